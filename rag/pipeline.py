@@ -1,0 +1,191 @@
+"""`answer()`: the one path from a question to a checked, cited answer. The CLI, the web page and
+the evaluation harness all call it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag import models, store
+from rag.citations import Citation, check, citation_for
+from rag.disagreement import conflicting_figures
+from rag.embedders import Embedder, load_embedder
+from rag.errors import UsageError
+from rag.evidence import Evidence, select_evidence
+from rag.generation import Generator, LlamaGenerator
+from rag.prompting import build_prompt
+from rag.retrieval import Hit, RetrievalConfig, Retriever
+from rag.settings import Settings
+from rag.text import detect_language
+
+REFUSAL = {
+    "fr": "Je ne trouve pas cette information dans les documents.",
+    "en": "I cannot find this information in the documents.",
+}
+_ACCORDING = {"fr": "D'après les sources : ", "en": "According to the sources: "}
+_DISAGREE = {"fr": "Les sources divergent : ", "en": "The sources disagree: "}
+
+
+@dataclass
+class Answer:
+    question: str
+    language: str
+    text: str  # with [n] markers that index `citations`
+    citations: list[Citation]
+    hits: list[Hit]
+    evidence: list[Evidence]
+    refused: bool
+    mode: str  # "llm", "extractive" or "refused"
+    timings: dict[str, float]  # milliseconds: retrieve, first_token, total
+    draft: str = ""  # what the model wrote, before checking
+    removed: list[str] = field(default_factory=list)  # draft sentences nothing supports
+    tokens_per_s: float | None = None
+
+
+@dataclass
+class Engine:
+    """Everything loaded once: index, embedder, retriever and (lazily) the generator."""
+
+    settings: Settings
+    index: store.Index
+    embedder: Embedder | None
+    retriever: Retriever
+    _generator: Generator | None = None
+
+    @classmethod
+    def load(cls, settings: Settings, generator: Generator | None = None) -> "Engine":
+        index = store.load(settings.index_dir)
+        embedder = load_configured_embedder(settings, index.manifest["embedder"]["name"])
+        embedder.embed(["warm-up"])  # some embedders load their weights on first use
+        config = RetrievalConfig(settings.retrieval, settings.rrf_k, settings.lexical_weight, settings.dense_weight)
+        return cls(settings, index, embedder, Retriever(index, embedder, config), generator)
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = load_configured_generator(self.settings)
+        return self._generator
+
+
+def load_configured_embedder(settings: Settings, name: str | None = None) -> Embedder:
+    entries = models.read_manifest(settings.manifest_path)
+    entry = models.find_entry(entries, name or settings.embedder, "embedder")
+    path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
+    return load_embedder(entry.name, entry.options.get("loader", "sentence-transformers"), path)
+
+
+def load_configured_generator(settings: Settings) -> Generator:
+    entries = models.read_manifest(settings.manifest_path)
+    entry = models.find_entry(entries, settings.generator, "generator")
+    path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
+    return LlamaGenerator(entry.name, Path(path), settings.n_ctx, settings.n_threads, settings.n_gpu_layers)
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UsageError("the question is empty; ask something, e.g. rag ask \"Combien a coûté R1 ?\"")
+    if len(question) > settings.max_question_chars:
+        raise UsageError(
+            f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}"
+        )
+    return question
+
+
+def answer(
+    question: str,
+    engine: Engine,
+    *,
+    k: int | None = None,
+    mode: str | None = None,
+    use_llm: bool | None = None,
+    temperature: float | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """Retrieve, select evidence, refuse or generate, check every sentence, cite."""
+    settings = engine.settings
+    started = time.perf_counter()
+    question = validate_question(question, settings)
+    language = detect_language(question)
+    use_llm = settings.use_llm if use_llm is None else use_llm
+    hits = engine.retriever.search(question, k or settings.k, mode)
+    # A wider pool than the prompt shows: disagreeing figures may sit lower in the ranking.
+    pool = select_evidence(question, hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences)
+    evidence = pool[: settings.evidence_sentences]
+    retrieved = time.perf_counter()
+
+    def ms(t: float) -> float:
+        return round((t - started) * 1000, 1)
+
+    if not evidence or evidence[0].coverage < settings.refusal_threshold:
+        text = REFUSAL[language]
+        if on_token:
+            on_token(text)
+        now = time.perf_counter()
+        timings = {"retrieve": ms(retrieved), "first_token": ms(now), "total": ms(now)}
+        return Answer(question, language, text, [], hits, evidence, True, "refused", timings)
+
+    draft, first, rate = "", None, None
+    if use_llm:
+        prompt = build_prompt(question, evidence, language)
+        gen_start = time.perf_counter()
+        pieces = []
+        for piece in engine.generator.stream(prompt, settings.max_answer_tokens, settings.temperature if temperature is None else temperature):
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        draft = "".join(pieces).strip()
+        usage = getattr(engine.generator, "last_usage", {})
+        spent = time.perf_counter() - gen_start
+        if usage.get("completion_tokens") and spent > 0:
+            rate = round(usage["completion_tokens"] / spent, 1)
+    checked, removed = check(draft, evidence, question) if draft else ([], [])
+    by_n = {e.n: e for e in pool}
+    # A true but off-topic sentence is no answer: the model's claim must rest on evidence about
+    # as relevant to the question as the best evidence sentence.
+    floor = settings.agreement_ratio * evidence[0].score
+    on_topic = [s for s in checked if max(by_n[n].score for n in s.cites) >= floor]
+    removed += [s.text for s in checked if s not in on_topic]
+    checked = on_topic
+    if checked:
+        used = "llm"
+        sentences = [[(s.text, s.cites)] for s in checked]
+    else:
+        used = "extractive"
+        sentences = [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    conflict = conflicting_figures(question, pool)
+    cited = {n for sentence in sentences for _, cites in sentence for n in cites}
+    if conflict and {f.evidence.n for f in conflict} - cited:
+        # each figure carries its own citation
+        items = [(f.value, (f.evidence.n,)) for f in conflict]
+        sentences.append([(_DISAGREE[language] + items[0][0], items[0][1]), *items[1:]])
+    text, citations = _render(sentences, by_n)
+    if not use_llm and on_token:
+        on_token(text)
+    now = time.perf_counter()
+    timings = {"retrieve": ms(retrieved), "first_token": ms(first or now), "total": ms(now)}
+    return Answer(question, language, text, citations, hits, evidence, False, used, timings, draft, removed, rate)
+
+
+Segment = tuple[str, tuple[int, ...]]  # a piece of text and the evidence numbers backing it
+
+
+def _render(sentences: list[list[Segment]], by_n: dict[int, Evidence]) -> tuple[str, list[Citation]]:
+    """Join sentences (each a list of cited segments) with markers renumbered 1..m in order of use.
+
+    [[("A", (3,))], [("B", (1,)), ("C", (3,))]] -> "A [1]. B [2], C [1]."
+    """
+    numbers: dict[int, int] = {}
+    parts = []
+    for sentence in sentences:
+        pieces = []
+        for text, cites in sentence:
+            marks = "".join(f"[{numbers.setdefault(n, len(numbers) + 1)}]" for n in cites)
+            pieces.append(f"{text.rstrip(' .')} {marks}")
+        parts.append(", ".join(pieces) + ".")
+    citations = [citation_for(by_n[n], m) for n, m in numbers.items()]
+    return " ".join(parts), citations

@@ -1,0 +1,97 @@
+"""One typed settings object with defaults. Environment variables (RAG_*) and CLI flags override
+it in one place: `Settings.from_env()` then `dataclasses.replace(settings, **flags)`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RETRIEVAL_MODES = ("hybrid", "lexical", "dense")
+
+
+def _default_models_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag" / "models"
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    manifest_path: Path = Path("models.txt")
+    models_dir: Path = field(default_factory=_default_models_dir)
+    embedder: str = "use-multilingual"
+    generator: str = "gemma3-270m"
+    # chunking
+    chunk_chars: int = 700
+    # retrieval
+    k: int = 5
+    retrieval: str = "hybrid"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # answering
+    use_llm: bool = True
+    evidence_sentences: int = 4
+    temperature: float = 0.0
+    max_answer_tokens: int = 96
+    max_question_chars: int = 2000
+    refusal_threshold: float = 0.2
+    agreement_ratio: float = 0.9  # model claims must cite evidence scoring >= this x the best
+    # llama.cpp
+    n_ctx: int = 2048
+    n_threads: int = 0  # 0: let llama.cpp decide (all physical cores)
+    n_gpu_layers: int = 0  # -1 offloads every layer to the GPU when llama.cpp was built with one
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Defaults overridden by RAG_<FIELD> variables, e.g. RAG_GENERATOR=smollm2-135m."""
+        environ = os.environ if environ is None else environ
+        overrides: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f"RAG_{f.name.upper()}")
+            if raw is None:
+                continue
+            overrides[f.name] = _parse(f.name, raw, cls.__dataclass_fields__[f.name].type)
+        return cls(**overrides).validated()
+
+    def with_overrides(self, **values: object) -> "Settings":
+        """Apply CLI flags; `None` means 'flag not given'."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **given).validated()
+
+    def validated(self) -> "Settings":
+        from rag.errors import UsageError
+
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise UsageError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
+        if not 1 <= self.k <= 50:
+            raise UsageError(f"k must be between 1 and 50, not {self.k}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise UsageError(f"temperature must be between 0 and 2, not {self.temperature}")
+        if self.chunk_chars < 100:
+            raise UsageError(f"chunk size must be at least 100 characters, not {self.chunk_chars}")
+        return self
+
+
+def _parse(name: str, raw: str, type_name: object) -> object:
+    from rag.errors import UsageError
+
+    type_name = str(type_name)
+    try:
+        if "Path" in type_name:
+            return Path(raw)
+        if "bool" in type_name:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "int" in type_name:
+            return int(raw)
+        if "float" in type_name:
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"RAG_{name.upper()}={raw!r} is not a valid {type_name}") from None
+    return raw

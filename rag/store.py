@@ -1,0 +1,199 @@
+"""The index on disk: chunk records (JSONL), vectors (.npy), FAISS and BM25 files, and a versioned
+manifest. Builds go to a new folder and become current by an atomic rename of the CURRENT
+pointer, so a crash or Ctrl-C during a build leaves the previous index usable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import Chunk, chunk_documents
+from rag.documents import Document
+from rag.embedders import Embedder
+from rag.errors import IndexMismatch, IndexNotFound
+from rag.lexical import LexicalIndex
+
+FORMAT = "rag-index"
+FORMAT_VERSION = 1
+EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search
+
+
+@dataclass
+class Index:
+    folder: Path
+    manifest: dict
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    dense: object  # a faiss.Index
+    lexical: LexicalIndex
+
+    @property
+    def documents(self) -> dict[str, dict]:
+        return {d["name"]: d for d in self.manifest["documents"]}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    folder: Path
+    documents: int
+    chunks: int
+    embedded: int
+    reused: int
+    seconds: float
+
+
+def current_folder(root: Path) -> Path:
+    pointer = root / "CURRENT"
+    if not pointer.is_file():
+        raise IndexNotFound(f"no index in {root}; build it with: rag index --corpus DIR --index {root}")
+    folder = root / pointer.read_text().strip()
+    if not folder.is_dir():
+        raise IndexMismatch(f"index pointer {pointer} names a missing build; rebuild with: rag index")
+    return folder
+
+
+def build(
+    root: Path,
+    documents: list[Document],
+    embedder: Embedder,
+    chunk_chars: int,
+    progress=None,
+) -> BuildReport:
+    """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap."""
+    started = time.perf_counter()
+    chunks = chunk_documents(documents, chunk_chars)
+    previous = _previous_vectors(root, embedder)
+    missing = [c for c in chunks if c.id not in previous]
+    fresh: dict[str, np.ndarray] = {}
+    batch = 16
+    for i in range(0, len(missing), batch):
+        group = missing[i : i + batch]
+        for chunk, vector in zip(group, embedder.embed([c.text for c in group])):
+            fresh[chunk.id] = vector
+        if progress:
+            progress(len(group))
+    vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
+
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+    staging = root / (name + ".tmp")
+    try:
+        staging.mkdir()
+        with (staging / "chunks.jsonl").open("w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+        np.save(staging / "vectors.npy", vectors)
+        index_type = _write_faiss(staging / "dense.faiss", vectors)
+        LexicalIndex.build([c.text for c in chunks]).save(staging / "lexical")
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "embedder": {"name": embedder.name, "dim": int(embedder.dim)},
+            "chunking": {"max_chars": chunk_chars, "paragraphs": "one per non-blank line"},
+            "faiss": index_type,
+            "count": len(chunks),
+            "documents": [
+                {"name": d.name, "sha256": d.sha256, "title": d.title, "date": d.date} for d in documents
+            ],
+        }
+        # The manifest is written last: a folder without one is never a finished build.
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+        staging.rename(root / name)
+        _point_to(root, name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _remove_old_builds(root, keep=name)
+    return BuildReport(root / name, len(documents), len(chunks), len(missing), len(chunks) - len(missing),
+                       time.perf_counter() - started)
+
+
+def load(root: Path, expected_embedder: str | None = None) -> Index:
+    folder = current_folder(root)
+    manifest = _read_manifest(folder)
+    if expected_embedder and manifest["embedder"]["name"] != expected_embedder:
+        raise IndexMismatch(
+            f"the index in {root} was built with embedder {manifest['embedder']['name']!r}, not "
+            f"{expected_embedder!r}; rebuild it with: rag index --embedder {expected_embedder}"
+        )
+    try:
+        import faiss
+
+        with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
+            chunks = [Chunk(**json.loads(line)) for line in handle]
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        dense = faiss.read_index(str(folder / "dense.faiss"))
+        lexical = LexicalIndex.load(folder / "lexical")
+    except Exception as exc:  # any damaged file: one clear message, never a traceback
+        raise IndexMismatch(f"the index in {root} is damaged ({type(exc).__name__}: {exc}); rebuild it with: rag index") from None
+    if not (len(chunks) == manifest["count"] == vectors.shape[0] == dense.ntotal):
+        raise IndexMismatch(f"the index in {root} is inconsistent (chunk and vector counts differ); rebuild it with: rag index")
+    return Index(folder, manifest, chunks, vectors, dense, lexical)
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise IndexMismatch(f"the index manifest in {folder} is missing or damaged; rebuild it with: rag index") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"the index in {folder} has format {manifest.get('format')} v{manifest.get('version')}, this "
+            f"program reads {FORMAT} v{FORMAT_VERSION}; rebuild it with: rag index"
+        )
+    return manifest
+
+
+def _previous_vectors(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Vectors of the current build by chunk id, when it used the same embedder; else nothing."""
+    try:
+        folder = current_folder(root)
+        manifest = _read_manifest(folder)
+        if manifest["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
+            return {}
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
+            ids = [json.loads(line)["id"] for line in handle]
+    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
+        return {}
+    if len(ids) != len(vectors):
+        return {}
+    return dict(zip(ids, vectors))
+
+
+def _write_faiss(path: Path, vectors: np.ndarray) -> dict:
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= EXACT_SEARCH_LIMIT:
+        index = faiss.IndexFlatIP(dim)
+        info = {"type": "flat-ip"}
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 96
+        info = {"type": "hnsw-ip", "M": 32, "efConstruction": 80, "efSearch": 96}
+    index.add(vectors)
+    faiss.write_index(index, str(path))
+    return info
+
+
+def _point_to(root: Path, name: str) -> None:
+    tmp = root / "CURRENT.tmp"
+    tmp.write_text(name + "\n")
+    os.replace(tmp, root / "CURRENT")  # atomic on POSIX: readers see the old or the new build
+
+
+def _remove_old_builds(root: Path, keep: str) -> None:
+    for child in root.iterdir():
+        if child.is_dir() and child.name.startswith("build-") and child.name != keep:
+            shutil.rmtree(child, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""Fakes for the dependencies of the code under test (never for the code itself) and tiny fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.settings import Settings
+from rag.text import analyze
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-stems vectors: texts sharing words get similar vectors."""
+
+    name = "fake-embedder"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for term in analyze(text) or ["empty"]:
+                out[row, int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+class FakeGenerator:
+    """A scripted model: returns the queued replies in order, and records the prompts it saw."""
+
+    name = "fake-generator"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+        self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def enqueue(self, reply: str) -> None:
+        self.replies.append(reply)
+
+    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0) -> Iterator[str]:
+        self.prompts.append(prompt)
+        reply = self.replies.pop(0) if self.replies else ""
+        for word in reply.split(" "):
+            yield word + " "
+        self.last_usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(reply.split())}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    shutil.copytree(FIXTURES / "corpus", folder)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path) -> Settings:
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", models_dir=tmp_path / "models",
+                    manifest_path=ROOT / "models.txt")
+
+
+@pytest.fixture
+def built(settings: Settings):
+    """An index of the fixture corpus built with the fake embedder."""
+    from rag import store
+    from rag.documents import load_corpus
+
+    embedder = FakeEmbedder()
+    store.build(settings.index_dir, load_corpus(settings.corpus_dir), embedder, settings.chunk_chars)
+    return settings, embedder
+
+
+@pytest.fixture
+def engine_factory(built):
+    from rag import store
+    from rag.pipeline import Engine
+    from rag.retrieval import RetrievalConfig, Retriever
+
+    settings, embedder = built
+
+    def make(*replies: str, **overrides) -> Engine:
+        s = settings.with_overrides(**overrides)
+        index = store.load(s.index_dir)
+        retriever = Retriever(index, embedder, RetrievalConfig(s.retrieval))
+        return Engine(s, index, embedder, retriever, FakeGenerator(*replies))
+
+    return make

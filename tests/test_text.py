@@ -1,0 +1,51 @@
+from rag.text import analyze, detect_language, fold, join_numbers, normalize, normalize_answer, query_weights, sentence_spans, words
+
+
+def test_normalize_maps_french_spaces_and_apostrophes():
+    assert normalize("l\u2019IA\u00a0: 2\u202f000") == "l'IA : 2 000"
+
+
+def test_fold_removes_case_and_accents():
+    assert fold("Entraîné à Pékin, ÉTÉ") == "entraine a pekin, ete"
+
+
+def test_numbers_are_one_token_whatever_their_spacing():
+    for written in ("2 000", "2000", "2.000", "2\u202f000", "2\u00a0000"):
+        assert words(f"avec {written} GPU") == ["avec", "2000", "gpu"], written
+    assert join_numbers("5,5 millions") == "5.5 millions"
+    assert words("1 000 milliards") == ["1000", "milliards"]
+
+
+def test_elisions_with_both_apostrophes():
+    assert words("l’IA d'OpenAI qu’il") == ["ia", "openai", "il"]
+
+
+def test_analyze_keeps_model_names_and_stems_words():
+    terms = analyze("Les GPU H800 et A100 du modèle R1 entraînés")
+    assert {"h800", "a100", "r1"} <= set(terms)
+    assert "les" not in terms and "et" not in terms
+    assert analyze("entraîné") == analyze("entraînés")
+
+
+def test_query_weights_favour_numbers_and_names():
+    weights = query_weights("Combien de puces Nvidia pour 2 000 euros ?")
+    (nvidia,), (chips,) = analyze("Nvidia"), analyze("puces")
+    assert weights[nvidia] > weights[chips]
+    assert weights["2000"] > weights[chips]
+    assert "combien" not in weights
+
+
+def test_sentence_spans_are_exact_offsets():
+    text = "Premier point. « Deuxième » point ! Troisième ?\nQuatrième"
+    spans = sentence_spans(text)
+    assert [text[a:b] for a, b in spans] == ["Premier point.", "« Deuxième » point !", "Troisième ?", "Quatrième"]
+
+
+def test_detect_language():
+    assert detect_language("Combien a coûté l'entraînement de R1 ?") == "fr"
+    assert detect_language("How much did it cost to train R1?") == "en"
+
+
+def test_normalize_answer_matches_variants():
+    assert normalize_answer("5,5 Millions de dollars") == normalize_answer("5.5 millions de dollars")
+    assert normalize_answer("L’IA") == normalize_answer("l'ia")
