@@ -51,10 +51,12 @@ def select_evidence(
     lexical: LexicalIndex,
     embedder: Embedder | None,
     limit: int = 4,
+    terms: dict[str, float] | None = None,
 ) -> list[Evidence]:
     """Score every sentence of the hits: idf-weighted term coverage, dense similarity to the
     question, a small bonus for the passage's rank, and, for 'how many/how much' questions,
-    whether the sentence holds a number."""
+    whether the sentence holds a number. `terms` are the query's weighted terms (as the retriever
+    expanded them); by default the question's own."""
     candidates: list[tuple[Chunk, int, int, int]] = []  # chunk, start, end, hit rank
     for hit in hits:
         offset = hit.chunk.start
@@ -63,7 +65,8 @@ def select_evidence(
                 candidates.append((hit.chunk, offset + a, offset + b, hit.rank))
     if not candidates:
         return []
-    weights = {t: w * lexical.idf(t) for t, w in query_weights(question).items()}
+    terms = query_weights(question) if terms is None else terms
+    weights = {t: w * lexical.idf(t) for t, w in terms.items()}
     total = sum(weights.values()) or 1.0
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
     passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text)) for hit in hits}

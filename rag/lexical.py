@@ -32,6 +32,10 @@ class LexicalIndex:
         return cls(bm25s.BM25.load(str(folder), show_progress=False))
 
     @property
+    def vocabulary(self) -> dict[str, int]:
+        return self._model.vocab_dict
+
+    @property
     def size(self) -> int:
         return int(self._model.scores["num_docs"])
 

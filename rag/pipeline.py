@@ -59,7 +59,8 @@ class Engine:
         index = store.load(settings.index_dir)
         embedder = load_configured_embedder(settings, index.manifest["embedder"]["name"])
         embedder.embed(["warm-up"])  # some embedders load their weights on first use
-        config = RetrievalConfig(settings.retrieval, settings.rrf_k, settings.lexical_weight, settings.dense_weight)
+        config = RetrievalConfig(settings.retrieval, settings.fusion, settings.rrf_k, settings.lexical_weight,
+                                 settings.dense_weight, bridge_similarity=settings.bridge_similarity)
         return cls(settings, index, embedder, Retriever(index, embedder, config), generator)
 
     @property
@@ -112,7 +113,8 @@ def answer(
     use_llm = settings.use_llm if use_llm is None else use_llm
     hits = engine.retriever.search(question, k or settings.k, mode)
     # A wider pool than the prompt shows: disagreeing figures may sit lower in the ranking.
-    pool = select_evidence(question, hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences)
+    terms = engine.retriever.query_terms(question)
+    pool = select_evidence(question, hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences, terms)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 

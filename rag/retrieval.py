@@ -10,7 +10,8 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.store import Index
-from rag.text import normalize, query_weights
+from rag.bridge import question_words
+from rag.text import detect_language, normalize, query_weights
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,18 @@ class Hit:
     dense_score: float | None = None
 
 
+FUSIONS = ("score", "rrf")
+
+
 @dataclass(frozen=True)
 class RetrievalConfig:
     mode: str = "hybrid"  # "hybrid", "lexical" or "dense"
+    fusion: str = "score"  # "score": weighted normalised scores; "rrf": reciprocal rank fusion
     rrf_k: int = 60
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     depth: int = 50  # how deep each list is read before fusing
+    bridge_similarity: float = 0.75  # least similarity for a cross-language word match
 
 
 class Retriever:
@@ -48,8 +54,25 @@ class Retriever:
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
         return fuse(self.index.chunks, lexical, dense, self.config, k)
 
+    def query_terms(self, query: str) -> dict[str, float]:
+        """Weighted BM25 terms of a query. A question in another language than the corpus also
+        gets, for each word the corpus never uses, the corpus terms closest in meaning."""
+        weights = query_weights(query)
+        if self.embedder is None or detect_language(query) == self.index.language:
+            return weights
+        vocabulary = self.index.lexical.vocabulary
+        unknown = [(w, t) for w, t in question_words(query) if t not in vocabulary]
+        if not unknown:
+            return weights
+        vectors = self.embedder.embed([w for w, _ in unknown])
+        for (word, term), vector in zip(unknown, vectors):
+            base = weights.get(term, 1.0)
+            for match, similarity in self.index.bridge.expand(word, vector, self.config.bridge_similarity).items():
+                weights[match] = max(weights.get(match, 0.0), base * similarity)
+        return weights
+
     def _lexical(self, query: str, depth: int) -> list[tuple[int, float]]:
-        scores = self.index.lexical.scores(query_weights(query))
+        scores = self.index.lexical.scores(self.query_terms(query))
         return _top(scores, depth)
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
@@ -75,14 +98,21 @@ def fuse(
     config: RetrievalConfig,
     k: int,
 ) -> list[Hit]:
-    """Weighted reciprocal rank fusion: score = sum of weight / (rrf_k + rank) over the lists
-    a chunk appears in; ties keep the lexical order."""
+    """Fuse the two ranked lists, then de-duplicate; ties keep the lexical order.
+
+    "rrf": score = sum of weight / (rrf_k + rank) over the lists a chunk appears in.
+    "score": score = sum of weight x score scaled to [0, 1] within its list (min-max), so a
+    passage far ahead in one list keeps that lead, which rank fusion throws away."""
     fused: dict[int, float] = {}
     lex_pos = {i: (r, s) for r, (i, s) in enumerate(lexical, start=1)}
     dense_pos = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
     for weight, ranked in ((config.lexical_weight, lex_pos), (config.dense_weight, dense_pos)):
-        for i, (r, _) in ranked.items():
-            fused[i] = fused.get(i, 0.0) + weight / (config.rrf_k + r)
+        if config.fusion == "rrf":
+            contributions = {i: 1.0 / (config.rrf_k + r) for i, (r, _) in ranked.items()}
+        else:
+            contributions = _min_max({i: s for i, (_, s) in ranked.items()})
+        for i, value in contributions.items():
+            fused[i] = fused.get(i, 0.0) + weight * value
     order = sorted(fused, key=lambda i: (-fused[i], lex_pos.get(i, (10**9,))[0]))
     hits: list[Hit] = []
     for i in deduplicate(chunks, order):
@@ -92,6 +122,16 @@ def fuse(
         if len(hits) == k:
             break
     return hits
+
+
+def _min_max(scores: dict[int, float]) -> dict[int, float]:
+    """Scale scores to [0, 1]: {a: 4, b: 2, c: 1} -> {a: 1.0, b: 0.33, c: 0.0}; one item -> 1.0."""
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high - low < 1e-9:
+        return dict.fromkeys(scores, 1.0)
+    return {i: (s - low) / (high - low) for i, s in scores.items()}
 
 
 def deduplicate(chunks: list[Chunk], order: list[int]):

@@ -24,10 +24,12 @@ class Settings:
     embedder: str = "use-multilingual"
     generator: str = "gemma3-270m"
     # chunking
-    chunk_chars: int = 700
+    chunk_chars: int = 900
     # retrieval
     k: int = 5
     retrieval: str = "hybrid"
+    fusion: str = "score"
+    bridge_similarity: float = 0.75  # cross-language word matches need this similarity; > 1 turns them off
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
@@ -66,6 +68,8 @@ class Settings:
 
         if self.retrieval not in RETRIEVAL_MODES:
             raise UsageError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
+        if self.fusion not in ("score", "rrf"):
+            raise UsageError(f"fusion must be 'score' or 'rrf', not {self.fusion!r}")
         if not 1 <= self.k <= 50:
             raise UsageError(f"k must be between 1 and 50, not {self.k}")
         if not 0.0 <= self.temperature <= 2.0:

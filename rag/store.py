@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.bridge import Bridge, vocabulary
 from rag.chunking import Chunk, chunk_documents
 from rag.documents import Document
 from rag.embedders import Embedder
@@ -34,6 +35,11 @@ class Index:
     vectors: np.ndarray
     dense: object  # a faiss.Index
     lexical: LexicalIndex
+    bridge: Bridge
+
+    @property
+    def language(self) -> str:
+        return self.manifest.get("language", "fr")
 
     @property
     def documents(self) -> dict[str, dict]:
@@ -81,6 +87,7 @@ def build(
         if progress:
             progress(len(group))
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
+    bridge = _embed_vocabulary([c.text for c in chunks], embedder, _previous_bridge(root, embedder))
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -93,6 +100,8 @@ def build(
         np.save(staging / "vectors.npy", vectors)
         index_type = _write_faiss(staging / "dense.faiss", vectors)
         LexicalIndex.build([c.text for c in chunks]).save(staging / "lexical")
+        (staging / "bridge.json").write_text(json.dumps(list(zip(bridge.terms, bridge.surfaces)), ensure_ascii=False))
+        np.save(staging / "bridge.npy", bridge.vectors)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -100,6 +109,8 @@ def build(
             "embedder": {"name": embedder.name, "dim": int(embedder.dim)},
             "chunking": {"max_chars": chunk_chars, "paragraphs": "one per non-blank line"},
             "faiss": index_type,
+            "language": _majority_language(documents),
+            "bridge": {"words": len(bridge.terms)},
             "count": len(chunks),
             "documents": [
                 {"name": d.name, "sha256": d.sha256, "title": d.title, "date": d.date} for d in documents
@@ -133,11 +144,12 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(folder / "dense.faiss"))
         lexical = LexicalIndex.load(folder / "lexical")
+        bridge = _load_bridge(folder)
     except Exception as exc:  # any damaged file: one clear message, never a traceback
         raise IndexMismatch(f"the index in {root} is damaged ({type(exc).__name__}: {exc}); rebuild it with: rag index") from None
     if not (len(chunks) == manifest["count"] == vectors.shape[0] == dense.ntotal):
         raise IndexMismatch(f"the index in {root} is inconsistent (chunk and vector counts differ); rebuild it with: rag index")
-    return Index(folder, manifest, chunks, vectors, dense, lexical)
+    return Index(folder, manifest, chunks, vectors, dense, lexical, bridge)
 
 
 def _read_manifest(folder: Path) -> dict:
@@ -168,6 +180,42 @@ def _previous_vectors(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     if len(ids) != len(vectors):
         return {}
     return dict(zip(ids, vectors))
+
+
+def _load_bridge(folder: Path) -> Bridge:
+    pairs = json.loads((folder / "bridge.json").read_text(encoding="utf-8"))
+    vectors = np.load(folder / "bridge.npy", allow_pickle=False)
+    if len(pairs) != len(vectors):
+        raise ValueError("bridge words and vectors differ in number")
+    return Bridge([t for t, _ in pairs], [w for _, w in pairs], vectors)
+
+
+def _previous_bridge(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Word vectors of the current build by surface word, when it used the same embedder."""
+    try:
+        folder = current_folder(root)
+        if _read_manifest(folder)["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
+            return {}
+        bridge = _load_bridge(folder)
+    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
+        return {}
+    return dict(zip(bridge.surfaces, bridge.vectors))
+
+
+def _embed_vocabulary(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray]) -> Bridge:
+    pairs = vocabulary(texts)
+    missing = [w for _, w in pairs if w not in known]
+    fresh = dict(zip(missing, embedder.embed(missing))) if missing else {}
+    vectors = [known.get(w, fresh.get(w)) for _, w in pairs]
+    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dim), np.float32)
+    return Bridge([t for t, _ in pairs], [w for _, w in pairs], matrix)
+
+
+def _majority_language(documents: list[Document]) -> str:
+    from rag.text import detect_language
+
+    votes = [detect_language(d.text[:5000]) for d in documents]
+    return max(set(votes), key=votes.count)
 
 
 def _write_faiss(path: Path, vectors: np.ndarray) -> dict:

@@ -12,7 +12,7 @@ def test_rrf_rewards_agreement_between_lists():
     chunks = _chunks(4)
     lexical = [(0, 9.0), (1, 5.0), (2, 1.0)]
     dense = [(1, 0.9), (3, 0.8), (0, 0.1)]
-    hits = fuse(chunks, lexical, dense, RetrievalConfig(rrf_k=60), k=4)
+    hits = fuse(chunks, lexical, dense, RetrievalConfig(fusion="rrf", rrf_k=60), k=4)
     assert [h.chunk.id for h in hits[:2]] == ["1", "0"]
     assert hits[0].lexical_rank == 2 and hits[0].dense_rank == 1
     assert hits[2].chunk.id == "3" and hits[2].lexical_rank is None and hits[2].dense_rank == 2
@@ -41,3 +41,11 @@ def test_hybrid_reports_every_retrievers_rank(built):
     assert "12 personnes" in hits[0].chunk.text
     assert hits[0].lexical_rank is not None and hits[0].dense_rank is not None
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+
+
+def test_score_fusion_keeps_a_large_lead():
+    chunks = _chunks(4)
+    lexical = [(0, 4.2), (1, 0.32), (2, 0.31), (3, 0.30)]  # chunk 0 far ahead lexically
+    dense = [(3, 0.50), (1, 0.45), (2, 0.44)]  # ... and not in the dense list at all
+    assert fuse(chunks, lexical, dense, RetrievalConfig(fusion="rrf"), k=3)[0].chunk.id != "0"
+    assert fuse(chunks, lexical, dense, RetrievalConfig(fusion="score"), k=3)[0].chunk.id == "0"

@@ -1,0 +1,67 @@
+"""A bridge between languages for lexical search: a question in English over French documents
+shares few words with them. The multilingual embedder maps each question word that the corpus
+never uses to the corpus words closest in meaning ('cost' -> 'coût', 'billion' -> 'milliards'),
+which then join the BM25 query with a weight scaled by their similarity.
+
+The corpus vocabulary (one surface word per stem, the most frequent stems first) is embedded at
+index time and stored with the index."""
+
+from __future__ import annotations
+
+import collections
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.text import _stopwords, analyze, fold, normalize
+
+_WORD = re.compile(r"[^\W\d_][\w-]*")
+
+
+@dataclass
+class Bridge:
+    terms: list[str]  # analysed terms, as BM25 knows them
+    surfaces: list[str]  # a word of the corpus for each term, as it is embedded
+    vectors: np.ndarray  # (n, dim), unit length
+
+    def expand(self, word: str, vector: np.ndarray, min_similarity: float, per_word: int = 2) -> dict[str, float]:
+        """Corpus terms close in meaning to `word` (whose embedding is `vector`), with their similarity."""
+        if not self.terms:
+            return {}
+        similarity = self.vectors @ vector
+        best = np.argsort(-similarity)[:per_word]
+        return {self.terms[i]: float(similarity[i]) for i in best if similarity[i] >= min_similarity}
+
+
+def vocabulary(texts: list[str], limit: int = 10_000) -> list[tuple[str, str]]:
+    """(term, surface word) pairs of the corpus, most frequent first, one surface word per term.
+
+    >>> vocabulary(["Le coût du coût, les coûts"])
+    [('cout', 'coût')]
+    """
+    stop = _stopwords()
+    counts: collections.Counter[str] = collections.Counter()
+    surface: dict[str, collections.Counter[str]] = {}
+    for text in texts:
+        for raw in _WORD.findall(normalize(text).lower()):
+            word = raw.split("'")[-1]
+            if len(word) < 3 or fold(word) in stop:
+                continue
+            terms = analyze(word)
+            if len(terms) != 1:
+                continue
+            counts[terms[0]] += 1
+            surface.setdefault(terms[0], collections.Counter())[word] += 1
+    return [(t, surface[t].most_common(1)[0][0]) for t, _ in counts.most_common(limit)]
+
+
+def question_words(question: str) -> list[tuple[str, str]]:
+    """(word, term) of the question's content words without digits: the ones worth translating."""
+    pairs = []
+    for raw in _WORD.findall(normalize(question).lower()):
+        word = raw.split("'")[-1]
+        terms = analyze(word)
+        if len(terms) == 1 and not any(c.isdigit() for c in word):
+            pairs.append((word, terms[0]))
+    return pairs
