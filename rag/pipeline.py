@@ -111,10 +111,14 @@ def answer(
     question = validate_question(question, settings)
     language = detect_language(question)
     use_llm = settings.use_llm if use_llm is None else use_llm
-    hits = engine.retriever.search(question, k or settings.k, mode)
+    k = k or settings.k
+    # Evidence is chosen from twice as many passages as are shown: the sentence that answers, or
+    # a source that disagrees, may sit in a passage ranked just below the first k.
+    deep_hits = engine.retriever.search(question, 2 * k, mode)
+    hits = deep_hits[:k]
     # A wider pool than the prompt shows: disagreeing figures may sit lower in the ranking.
     terms = engine.retriever.query_terms(question)
-    pool = select_evidence(question, hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences, terms)
+    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences, terms)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 

@@ -24,10 +24,10 @@ class FakeEmbedder:
     dim = 64
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.texts: list[str] = []
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        self.calls += len(texts)
+        self.texts += texts
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for term in analyze(text) or ["empty"]:

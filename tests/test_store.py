@@ -26,9 +26,13 @@ def test_rebuild_reuses_embeddings_of_unchanged_chunks(built):
     embedder = FakeEmbedder()
     report = store.build(settings.index_dir, load_corpus(settings.corpus_dir), embedder, settings.chunk_chars)
     assert report.embedded == 0 and report.reused == report.chunks
+    assert embedder.texts == [], "nothing is embedded again, not even vocabulary words"
     (settings.corpus_dir / "gamma.txt").write_text("Un nouveau document sur les croissants.")
     report = store.build(settings.index_dir, load_corpus(settings.corpus_dir), embedder, settings.chunk_chars)
-    assert report.embedded == 1 and embedder.calls == 1
+    assert report.embedded == 1
+    # the new chunk, then only the words the corpus did not have before
+    assert embedder.texts[0] == "Un nouveau document sur les croissants."
+    assert sorted(embedder.texts[1:]) == ["croissants", "document"]  # "nouveau" was already there
 
 
 def test_failed_build_leaves_previous_index_usable(built):
