@@ -41,16 +41,24 @@ def index_command(ctx, corpus_dir, index_dir, embedder, chunk_chars):
     from tqdm import tqdm
 
     from rag import store
-    from rag.chunking import chunk_documents
     from rag.documents import load_corpus
     from rag.pipeline import load_configured_embedder
 
     settings = _settings(ctx, corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, chunk_chars=chunk_chars)
     documents = load_corpus(settings.corpus_dir)
     model = load_configured_embedder(settings)
-    total = len(chunk_documents(documents, settings.chunk_chars))
-    with tqdm(total=total, desc="embedding", unit="chunk", disable=None, leave=False) as bar:
-        report = store.build(settings.index_dir, documents, model, settings.chunk_chars, progress=bar.update)
+    bars: dict[str, tqdm] = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label not in bars:
+            bars[label] = tqdm(total=total, desc=f"embedding {label}", disable=None, leave=False)
+        bars[label].update(done)
+
+    try:
+        report = store.build(settings.index_dir, documents, model, settings.chunk_chars, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
     click.echo(
         f"indexed {report.documents} documents, {report.chunks} chunks ({report.embedded} embedded, "
         f"{report.reused} reused) with {model.name} in {report.seconds:.1f}s -> {settings.index_dir}"
@@ -206,3 +214,29 @@ def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, gen
     if report_dir:
         md, png = write(report, report_dir)
         click.echo(f"wrote {md} and {png}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@index_option
+@click.option("--auth", envvar="RAG_AUTH", help="Require a login, as user:password (or set RAG_AUTH).")
+@click.pass_context
+def serve_command(ctx, host, port, index_dir, auth):
+    """Start the chat web page (Gradio); the index and models are loaded once."""
+    from rag.errors import UsageError
+    from rag.pipeline import Engine
+    from rag.web import launch
+
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not (sep and user and password):
+            raise UsageError("--auth must be user:password")
+        credentials = (user, password)
+    settings = _settings(ctx, index_dir=index_dir)
+    engine = Engine.load(settings)
+    if settings.use_llm:
+        engine.generator  # load the model now, not on the first question
+    click.echo(f"serving on http://{host}:{port} (Ctrl-C to stop)")
+    launch(engine, host, port, credentials)

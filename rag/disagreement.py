@@ -30,9 +30,13 @@ def figures(evidence: Evidence) -> list[Figure]:
     text = normalize(evidence.text)
     found = []
     for m in _FIGURE.finditer(text):
-        unit = " ".join(fold(m.group(2)).replace("nvidia ", "").split())
-        found.append(Figure(m.group(0).strip(), join_numbers(m.group(1)).replace(" ", ""), unit, evidence))
+        found.append(Figure(m.group(0).strip(), join_numbers(m.group(1)).replace(" ", ""), _unit(m.group(2)), evidence))
     return found
+
+
+def _unit(raw: str) -> str:
+    """'GPU Nvidia H800' -> 'gpu h800', 'Millions de dollars' -> 'millions de dollars'."""
+    return " ".join(fold(raw).replace("nvidia ", "").split())
 
 
 # Words that make a question about money, so money units are the quantity it asks about.
@@ -57,11 +61,13 @@ def relevant_units(question: str, units: set[str]) -> set[str]:
     return {u for u in units if set(u.split()) & asked - {"de", "d"} or (money and _MONEY_UNIT.search(u))}
 
 
-def conflicting_figures(question: str, evidence: list[Evidence], min_coverage_ratio: float = 0.35) -> list[Figure]:
-    """Figures of a unit the question asks about, when relevant evidence sentences from at least
-    two files give at least two different values for it; else an empty list."""
+def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
+                        min_coverage_ratio: float = 0.35) -> list[Figure]:
+    """Figures of a unit that the question asks about and the answer states, when relevant
+    evidence sentences from at least two files give at least two different values for it."""
     if not evidence:
         return []
+    stated = {_unit(m.group(2)) for m in _FIGURE.finditer(normalize(answer))}
     best = max(e.coverage for e in evidence)
     relevant = [e for e in evidence if e.coverage >= min_coverage_ratio * best]
     by_unit: dict[str, list[Figure]] = {}
@@ -69,7 +75,7 @@ def conflicting_figures(question: str, evidence: list[Evidence], min_coverage_ra
         for figure in figures(e):
             by_unit.setdefault(figure.unit, []).append(figure)
     conflicts = []
-    wanted = relevant_units(question, set(by_unit))
+    wanted = relevant_units(question, set(by_unit)) & stated
     for unit, group in by_unit.items():
         if unit not in wanted:
             continue

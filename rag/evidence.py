@@ -41,6 +41,13 @@ class Evidence:
         return self.chunk.source
 
 
+def answerability(evidence: list[Evidence]) -> float:
+    """How well the best evidence sentence matches the question: its term coverage plus half its
+    embedding similarity (the relevance parts of the evidence score, without the rank and figure
+    bonuses). Below the refusal threshold the documents are taken not to hold the answer."""
+    return max((e.coverage + 0.5 * e.similarity for e in evidence), default=0.0)
+
+
 def asks_quantity(question: str) -> bool:
     return bool(_QUANTITY_QUESTION.search(normalize(question)))
 
@@ -61,7 +68,8 @@ def select_evidence(
     for hit in hits:
         offset = hit.chunk.start
         for a, b in sentence_spans(hit.chunk.text):
-            if b - a >= 15:
+            # a question asked in the document answers nothing
+            if b - a >= 15 and not hit.chunk.text[a:b].rstrip(" »”\"").endswith("?"):
                 candidates.append((hit.chunk, offset + a, offset + b, hit.rank))
     if not candidates:
         return []
@@ -78,7 +86,7 @@ def select_evidence(
         own = sum(w for t, w in weights.items() if t in terms) / total
         around = sum(w for t, w in weights.items() if t in passage_terms[chunk.id]) / total
         coverage = 0.75 * own + 0.25 * around
-        score = coverage + 0.5 * sim + 0.1 / rank
+        score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms
         if wants_number:
             score += 0.15 if _NUMBER.search(text) else -0.5  # a figure is what was asked for
         scored.append((score, coverage, sim, chunk, start, end, text))

@@ -12,12 +12,12 @@ from rag import models, store
 from rag.citations import Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
-from rag.errors import UsageError
-from rag.evidence import Evidence, select_evidence
+from rag.errors import IndexMismatch, UsageError
+from rag.evidence import Evidence, answerability, select_evidence
 from rag.generation import Generator, LlamaGenerator
 from rag.prompting import build_prompt
 from rag.retrieval import Hit, RetrievalConfig, Retriever
-from rag.settings import Settings
+from rag.settings import DEFAULT_EMBEDDER, Settings
 from rag.text import detect_language
 
 REFUSAL = {
@@ -56,8 +56,13 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, generator: Generator | None = None) -> "Engine":
-        index = store.load(settings.index_dir)
+        index = store.load(settings.index_dir, expected_embedder=settings.embedder)
         embedder = load_configured_embedder(settings, index.manifest["embedder"]["name"])
+        if embedder.dim != index.manifest["embedder"]["dim"]:
+            raise IndexMismatch(
+                f"embedder {embedder.name!r} now gives {embedder.dim}-d vectors but the index holds "
+                f"{index.manifest['embedder']['dim']}-d ones; rebuild it with: rag index"
+            )
         embedder.embed(["warm-up"])  # some embedders load their weights on first use
         config = RetrievalConfig(settings.retrieval, settings.fusion, settings.rrf_k, settings.lexical_weight,
                                  settings.dense_weight, bridge_similarity=settings.bridge_similarity)
@@ -72,7 +77,7 @@ class Engine:
 
 def load_configured_embedder(settings: Settings, name: str | None = None) -> Embedder:
     entries = models.read_manifest(settings.manifest_path)
-    entry = models.find_entry(entries, name or settings.embedder, "embedder")
+    entry = models.find_entry(entries, name or settings.embedder or DEFAULT_EMBEDDER, "embedder")
     path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
     return load_embedder(entry.name, entry.options.get("loader", "sentence-transformers"), path)
 
@@ -125,7 +130,7 @@ def answer(
     def ms(t: float) -> float:
         return round((t - started) * 1000, 1)
 
-    if not evidence or evidence[0].coverage < settings.refusal_threshold:
+    if answerability(evidence) < settings.refusal_threshold:
         text = REFUSAL[language]
         if on_token:
             on_token(text)
@@ -163,7 +168,8 @@ def answer(
     else:
         used = "extractive"
         sentences = [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
-    conflict = conflicting_figures(question, pool)
+    stated = " ".join(text for sentence in sentences for text, _ in sentence)
+    conflict = conflicting_figures(question, stated, pool)
     cited = {n for sentence in sentences for _, cites in sentence for n in cites}
     if conflict and {f.evidence.n for f in conflict} - cited:
         # each figure carries its own citation

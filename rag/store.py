@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,28 +67,24 @@ def current_folder(root: Path) -> Path:
     return folder
 
 
+Progress = Callable[[str, int, int], None]  # (what is embedded, how many now, how many in all)
+
+
 def build(
     root: Path,
     documents: list[Document],
     embedder: Embedder,
     chunk_chars: int,
-    progress=None,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap."""
     started = time.perf_counter()
     chunks = chunk_documents(documents, chunk_chars)
     previous = _previous_vectors(root, embedder)
     missing = [c for c in chunks if c.id not in previous]
-    fresh: dict[str, np.ndarray] = {}
-    batch = 16
-    for i in range(0, len(missing), batch):
-        group = missing[i : i + batch]
-        for chunk, vector in zip(group, embedder.embed([c.text for c in group])):
-            fresh[chunk.id] = vector
-        if progress:
-            progress(len(group))
+    fresh = dict(zip([c.id for c in missing], _embed(embedder, [c.text for c in missing], "chunks", progress)))
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
-    bridge = _embed_vocabulary([c.text for c in chunks], embedder, _previous_bridge(root, embedder))
+    bridge = _embed_vocabulary([c.text for c in chunks], embedder, _previous_bridge(root, embedder), progress)
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -202,10 +199,20 @@ def _previous_bridge(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     return dict(zip(bridge.surfaces, bridge.vectors))
 
 
-def _embed_vocabulary(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray]) -> Bridge:
+def _embed(embedder: Embedder, texts: list[str], label: str, progress: Progress | None, batch: int = 32) -> list[np.ndarray]:
+    vectors: list[np.ndarray] = []
+    for i in range(0, len(texts), batch):
+        vectors.extend(embedder.embed(texts[i : i + batch]))
+        if progress:
+            progress(label, min(batch, len(texts) - i), len(texts))
+    return vectors
+
+
+def _embed_vocabulary(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray],
+                      progress: Progress | None = None) -> Bridge:
     pairs = vocabulary(texts)
     missing = [w for _, w in pairs if w not in known]
-    fresh = dict(zip(missing, embedder.embed(missing))) if missing else {}
+    fresh = dict(zip(missing, _embed(embedder, missing, "vocabulary words", progress, batch=256)))
     vectors = [known.get(w, fresh.get(w)) for _, w in pairs]
     matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dim), np.float32)
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], matrix)
