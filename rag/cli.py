@@ -207,6 +207,9 @@ def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, gen
                           progress=lambda: bar.update(1))
     for group, metric, value in summary_rows(report):
         click.echo(f"{group:<28} {metric:<20} {value if value is not None else '–'}")
+    sweep = ", ".join(f"{c['threshold']}: {c['accuracy']}/{c['false_refusal_rate']}"
+                      for c in report["refusal_calibration"][::2])
+    click.echo(f"refusal threshold sweep (threshold: refusal accuracy/false refusals): {sweep}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

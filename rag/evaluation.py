@@ -120,6 +120,31 @@ def retrieval_metrics(records: list[dict]) -> dict:
     return result
 
 
+def question_answerability(question: str, engine, k: int) -> float:
+    """The score `answer()` compares with the refusal threshold, computed the same way."""
+    from rag.evidence import answerability, select_evidence
+
+    hits = engine.retriever.search(question, 2 * k)
+    terms = engine.retriever.query_terms(question)
+    evidence = select_evidence(question, hits, engine.index.lexical, engine.embedder,
+                               engine.settings.evidence_sentences, terms)
+    return answerability(evidence)
+
+
+def refusal_calibration(records: list[dict], thresholds: Iterable[float] | None = None) -> list[dict]:
+    """Refusal accuracy and false-refusal rate for a range of thresholds, from each question's
+    answerability: the table to choose `refusal_threshold` from, without running the model."""
+    thresholds = thresholds or [round(0.30 + 0.025 * i, 3) for i in range(17)]
+    answerable = [r["answerability"] for r in records if not r["unanswerable"]]
+    unanswerable = [r["answerability"] for r in records if r["unanswerable"]]
+    return [
+        {"threshold": t,
+         "accuracy": _mean([float(a < t) for a in unanswerable]),
+         "false_refusal_rate": _mean([float(a < t) for a in answerable])}
+        for t in thresholds
+    ]
+
+
 def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, int], str]) -> dict:
     """Score one Answer against its gold question; `passage_of` gives the chunk text around a quote."""
     record = {
@@ -210,6 +235,7 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
                   "unanswerable": q.unanswerable, "answers": q.answers, "sources": q.sources}
         hits = engine.retriever.search(q.question, max(k, 5))
         record["retrieval"] = retrieval_record(q, hits)
+        record["answerability"] = round(question_answerability(q.question, engine, k), 4)
         if not retrieval_only:
             result = answer(q.question, engine, k=k, use_llm=use_llm)
             record.update(answer_record(q, result, passage_of))
@@ -217,7 +243,8 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
         if progress:
             progress()
     settings = engine.settings
-    report = {"n": len(records), "retrieval": retrieval_metrics(records)}
+    report = {"n": len(records), "retrieval": retrieval_metrics(records),
+              "refusal_calibration": refusal_calibration(records)}
     if not retrieval_only:
         report.update(answer_metrics(records))
     report["config"] = {

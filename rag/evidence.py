@@ -41,6 +41,28 @@ class Evidence:
         return self.chunk.source
 
 
+SHORT_SENTENCE = 60  # characters
+
+
+def evidence_spans(text: str) -> list[tuple[int, int]]:
+    r"""Sentence spans where a very short sentence does not stand alone: an attribution line
+    ('— Marc Andreessen (@pmarca) 26 janvier 2025') joins the sentence it attributes, and another
+    short sentence (a tweet, a headline) joins the one after it.
+
+    >>> t = "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025\nSouvent qualifié de « moment Sputnik », le modèle fait des vagues."
+    >>> [t[a:b] for a, b in evidence_spans(t)][0]
+    "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025"
+    """
+    merged: list[tuple[int, int]] = []
+    for a, b in sentence_spans(text):
+        attribution = text[a] in "—–"
+        if merged and (attribution or merged[-1][1] - merged[-1][0] < SHORT_SENTENCE):
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
 def answerability(evidence: list[Evidence]) -> float:
     """How well the best evidence sentence matches the question: its term coverage plus half its
     embedding similarity (the relevance parts of the evidence score, without the rank and figure
@@ -67,7 +89,7 @@ def select_evidence(
     candidates: list[tuple[Chunk, int, int, int]] = []  # chunk, start, end, hit rank
     for hit in hits:
         offset = hit.chunk.start
-        for a, b in sentence_spans(hit.chunk.text):
+        for a, b in evidence_spans(hit.chunk.text):
             # a question asked in the document answers nothing
             if b - a >= 15 and not hit.chunk.text[a:b].rstrip(" »”\"").endswith("?"):
                 candidates.append((hit.chunk, offset + a, offset + b, hit.rank))

@@ -19,7 +19,9 @@ class Generator(Protocol):
     def stream(self, prompt: str, max_tokens: int, temperature: float) -> Iterator[str]: ...
 
 
-STOP = ["\n", "Question", "Extraits", "Excerpts"]
+# The answer is one line: generation ends at the first line break after some text (a leading line
+# break is skipped: stopping on it, as a plain "\n" stop sequence does, left most drafts empty).
+STOP = ["Question", "Extraits", "Excerpts", "\n\n\n"]
 
 
 class LlamaGenerator:
@@ -47,7 +49,7 @@ class LlamaGenerator:
 
     def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0) -> Iterator[str]:
         with self.lock:
-            tokens = 0
+            tokens, text = 0, ""
             prompt_tokens = len(self._llm.tokenize(prompt.encode("utf-8")))
             for part in self._llm.create_completion(
                 prompt,
@@ -58,10 +60,17 @@ class LlamaGenerator:
                 stop=STOP,
                 stream=True,
             ):
-                text = part["choices"][0]["text"]
                 tokens += 1
-                if text:
-                    yield text
+                piece = part["choices"][0]["text"]
+                if not text:
+                    piece = piece.lstrip()
+                line_ends = "\n" in piece
+                piece = piece.split("\n", 1)[0]
+                text += piece
+                if piece:
+                    yield piece
+                if line_ends:
+                    break  # leaving the stream stops llama.cpp
             self.last_usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}
 
 

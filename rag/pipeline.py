@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import models, store
-from rag.citations import Citation, check, citation_for
+from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
@@ -116,71 +116,77 @@ def answer(
     question = validate_question(question, settings)
     language = detect_language(question)
     use_llm = settings.use_llm if use_llm is None else use_llm
+    temperature = settings.temperature if temperature is None else temperature
     k = k or settings.k
-    # Evidence is chosen from twice as many passages as are shown: the sentence that answers, or
-    # a source that disagrees, may sit in a passage ranked just below the first k.
+    # Evidence comes from twice as many passages as are shown, and the pool is twice as large as
+    # what the prompt gets: the answering sentence, or a source that disagrees, may rank just below.
     deep_hits = engine.retriever.search(question, 2 * k, mode)
     hits = deep_hits[:k]
-    # A wider pool than the prompt shows: disagreeing figures may sit lower in the ranking.
     terms = engine.retriever.query_terms(question)
-    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder, 2 * settings.evidence_sentences, terms)
+    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder,
+                           2 * settings.evidence_sentences, terms)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 
-    def ms(t: float) -> float:
-        return round((t - started) * 1000, 1)
+    def timings(first: float | None) -> dict[str, float]:
+        now = time.perf_counter()
+        return {key: round((t - started) * 1000, 1) for key, t in
+                (("retrieve", retrieved), ("first_token", first or now), ("total", now))}
 
     if answerability(evidence) < settings.refusal_threshold:
-        text = REFUSAL[language]
         if on_token:
-            on_token(text)
-        now = time.perf_counter()
-        timings = {"retrieve": ms(retrieved), "first_token": ms(now), "total": ms(now)}
-        return Answer(question, language, text, [], hits, evidence, True, "refused", timings)
+            on_token(REFUSAL[language])
+        return Answer(question, language, REFUSAL[language], [], hits, evidence, True, "refused", timings(None))
 
-    draft, first, rate = "", None, None
-    if use_llm:
-        prompt = build_prompt(question, evidence, language)
-        gen_start = time.perf_counter()
-        pieces = []
-        for piece in engine.generator.stream(prompt, settings.max_answer_tokens, settings.temperature if temperature is None else temperature):
-            if first is None:
-                first = time.perf_counter()
-            pieces.append(piece)
-            if on_token:
-                on_token(piece)
-        draft = "".join(pieces).strip()
-        usage = getattr(engine.generator, "last_usage", {})
-        spent = time.perf_counter() - gen_start
-        if usage.get("completion_tokens") and spent > 0:
-            rate = round(usage["completion_tokens"] / spent, 1)
-    checked, removed = check(draft, evidence, question) if draft else ([], [])
-    by_n = {e.n: e for e in pool}
-    # A true but off-topic sentence is no answer: the model's claim must rest on evidence about
-    # as relevant to the question as the best evidence sentence.
-    floor = settings.agreement_ratio * evidence[0].score
-    on_topic = [s for s in checked if max(by_n[n].score for n in s.cites) >= floor]
-    removed += [s.text for s in checked if s not in on_topic]
-    checked = on_topic
-    if checked:
-        used = "llm"
-        sentences = [[(s.text, s.cites)] for s in checked]
-    else:
-        used = "extractive"
-        sentences = [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token) \
+        if use_llm else ("", None, None)
+    checked, removed = _check(draft, evidence, question, settings.agreement_ratio)
+    sentences = [[(s.text, s.cites)] for s in checked] or \
+        [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    _add_disagreement(sentences, question, language, pool)
+    text, citations = _render(sentences, {e.n: e for e in pool})
+    if not use_llm and on_token:
+        on_token(text)
+    return Answer(question, language, text, citations, hits, evidence, False, "llm" if checked else "extractive",
+                  timings(first), draft, removed, rate)
+
+
+def _generate(engine: Engine, prompt: str, temperature: float,
+              on_token: Callable[[str], None] | None) -> tuple[str, float | None, float | None]:
+    """Stream the model's draft; returns it with the time of its first token and tokens/s."""
+    started, first, pieces = time.perf_counter(), None, []
+    for piece in engine.generator.stream(prompt, engine.settings.max_answer_tokens, temperature):
+        first = first or time.perf_counter()
+        pieces.append(piece)
+        if on_token:
+            on_token(piece)
+    spent = time.perf_counter() - started
+    tokens = getattr(engine.generator, "last_usage", {}).get("completion_tokens")
+    return "".join(pieces).strip(), first, (round(tokens / spent, 1) if tokens and spent > 0 else None)
+
+
+def _check(draft: str, evidence: list[Evidence], question: str,
+           agreement_ratio: float) -> tuple[list[CheckedSentence], list[str]]:
+    """Supported, on-topic sentences of the draft, and the removed ones. A true but off-topic
+    sentence is no answer: its evidence must score at least `agreement_ratio` x the best."""
+    if not draft:
+        return [], []
+    checked, removed = check(draft, evidence, question)
+    score = {e.n: e.score for e in evidence}
+    floor = agreement_ratio * evidence[0].score
+    on_topic = [s for s in checked if max(score[n] for n in s.cites) >= floor]
+    return on_topic, removed + [s.text for s in checked if s not in on_topic]
+
+
+def _add_disagreement(sentences: list[list[Segment]], question: str, language: str, pool: list[Evidence]) -> None:
+    """Append 'the sources disagree: A [1], B [2]' when the answer states a figure that other
+    sources give differently; each figure carries its own citation."""
     stated = " ".join(text for sentence in sentences for text, _ in sentence)
     conflict = conflicting_figures(question, stated, pool)
     cited = {n for sentence in sentences for _, cites in sentence for n in cites}
     if conflict and {f.evidence.n for f in conflict} - cited:
-        # each figure carries its own citation
         items = [(f.value, (f.evidence.n,)) for f in conflict]
         sentences.append([(_DISAGREE[language] + items[0][0], items[0][1]), *items[1:]])
-    text, citations = _render(sentences, by_n)
-    if not use_llm and on_token:
-        on_token(text)
-    now = time.perf_counter()
-    timings = {"retrieve": ms(retrieved), "first_token": ms(first or now), "total": ms(now)}
-    return Answer(question, language, text, citations, hits, evidence, False, used, timings, draft, removed, rate)
 
 
 Segment = tuple[str, tuple[int, ...]]  # a piece of text and the evidence numbers backing it

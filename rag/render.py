@@ -44,11 +44,11 @@ def answer_json(result: Answer) -> dict:
 
 
 def print_answer(result: Answer, streamed: str) -> None:
-    if streamed.strip() != result.text.strip():
-        note = "checked" if result.mode != "refused" else ""
-        click.echo(("\n" if streamed else "") + click.style(f"{note}: " if streamed and note else "", dim=True) + result.text)
-    else:
+    """After the streamed text: the checked answer when it differs from the draft, then sources."""
+    if streamed.strip() == result.text.strip():
         click.echo()
+    else:
+        click.echo(("\n" + click.style("checked: ", dim=True) if streamed else "") + result.text)
     if result.removed:
         click.echo(click.style(f"removed as unsupported by the sources: {' / '.join(result.removed)}", fg="yellow"))
     if result.refused:
@@ -58,7 +58,7 @@ def print_answer(result: Answer, streamed: str) -> None:
     else:
         click.echo(click.style("\nSources:", bold=True))
         for c in result.citations:
-            click.echo(f"[{c.n}] {c.source}, §{c.paragraph} ({c.start}-{c.end}): \"{c.quote}\"")
+            click.echo(f"[{c.n}] {c.source}, §{c.paragraph} ({c.start}-{c.end}): \"{' '.join(c.quote.split())}\"")
     t = result.timings
     click.echo(click.style(
         f"\nretrieval {t['retrieve']:.0f} ms · first token {t['first_token']:.0f} ms · total {t['total']:.0f} ms · {result.mode}",

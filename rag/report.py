@@ -34,6 +34,13 @@ def markdown(report: dict) -> str:
     lines = [f"# Evaluation report ({report['n']} questions)", "", f"Configuration: {config}", "",
              "| group | metric | value |", "|---|---|---|"]
     lines += [f"| {g} | {m} | {_fmt(v)} |" for g, m, v in summary_rows(report)]
+    calibration = report.get("refusal_calibration") or []
+    if calibration:
+        lines += ["", "## Refusal threshold", "",
+                  f"Current threshold: {report['config'].get('refusal_threshold')}. Refusal accuracy on unanswerable "
+                  "questions and false-refusal rate on answerable ones, had the threshold been:", "",
+                  "| threshold | refusal accuracy | false refusal rate |", "|---|---|---|"]
+        lines += [f"| {c['threshold']} | {_fmt(c['accuracy'])} | {_fmt(c['false_refusal_rate'])} |" for c in calibration]
     lines += ["", "## Questions", ""]
     if "answers" in report:
         lines += ["| id | question | answer | citations | rank | what was wrong |", "|---|---|---|---|---|---|"]

@@ -14,6 +14,14 @@ from tests.test_web import free_port
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SEEDS = ROOT / "seeds"
+BOT = "#chat .message.bot, #chat [data-testid='bot']"
+# A bot message beyond the first `n` shows text from the answer (not Gradio's loading placeholder).
+NEW_TEXT = """(n) => {
+  const m = document.querySelectorAll("#chat .message.bot, #chat [data-testid='bot']");
+  if (m.length <= n) return false;
+  const text = m[m.length - 1].innerText.trim();
+  return text.length > 0 && !text.startsWith("Loading");
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +59,7 @@ def test_ask_stream_click_citation_and_see_the_quote(page_url, tmp_path):
         box.fill(question)
         asked = time.perf_counter()
         box.press("Enter")
-        bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
-        bot.wait_for(timeout=60_000)
-        page.wait_for_function("() => { const m = document.querySelectorAll('#chat [data-testid=\"bot\"], #chat .message.bot');"
-                               " return m.length && m[m.length - 1].innerText.trim().length > 0; }", timeout=60_000)
+        page.wait_for_function(NEW_TEXT, arg=0, timeout=60_000)
         first_token_ms = (time.perf_counter() - asked) * 1000
         page.locator("#sources .source").first.wait_for(timeout=60_000)
         link = page.locator("#chat a[href='#src-1']").first
@@ -63,10 +68,20 @@ def test_ask_stream_click_citation_and_see_the_quote(page_url, tmp_path):
         card = page.locator("#src-1")
         assert "active" in (card.get_attribute("class") or "")
         quote = card.locator("mark").inner_text()
-        assert quote and quote in "".join(p.read_text("utf-8") for p in SEEDS.glob("*.txt"))
+        seeds_text = " ".join(" ".join(p.read_text("utf-8").split()) for p in SEEDS.glob("*.txt"))
+        assert quote.strip() and " ".join(quote.split()) in seeds_text
         assert "2 000" in page.locator("#chat").inner_text() or "2000" in page.locator("#chat").inner_text()
         shot = Path(os.environ.get("RAG_SCREENSHOT", tmp_path / "page.png"))
         page.screenshot(path=str(shot), full_page=True)
+        # a second question, on a warm model: the wait a user normally sees
+        answered = page.locator(BOT).count()
+        box.fill("Qui est le PDG de Y Combinator ?")
+        asked = time.perf_counter()
+        box.press("Enter")
+        page.wait_for_function(NEW_TEXT, arg=answered, timeout=60_000)
+        warm_first_token_ms = (time.perf_counter() - asked) * 1000
+        page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Garry Tan')", timeout=60_000)
         browser.close()
-    (tmp_path / "timing.json").write_text(json.dumps({"first_token_ms": first_token_ms}))
-    print(f"\nbrowser: first streamed token after {first_token_ms:.0f} ms")
+    (tmp_path / "timing.json").write_text(json.dumps({"first_token_ms": first_token_ms, "warm": warm_first_token_ms}))
+    print(f"\nbrowser: first streamed token after {first_token_ms:.0f} ms (first question), "
+          f"{warm_first_token_ms:.0f} ms (second question)")
