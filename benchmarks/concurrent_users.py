@@ -30,7 +30,7 @@ def main() -> None:
     from gradio_client import Client
 
     engine = Engine.load(Settings.from_env())
-    engine.generator  # loaded at start-up, as `rag serve` does
+    engine.warm_up()  # as `rag serve` does
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -93,4 +93,17 @@ def check(draft: str, evidence: list[Evidence], question: str) -> tuple[list[Che
 
 
 def citation_for(evidence: Evidence, n: int) -> Citation:
-    return Citation(n, evidence.source, evidence.chunk.paragraph, evidence.start, evidence.end, evidence.text)
+    return Citation(n, evidence.source, paragraph_at(evidence.chunk, evidence.start), evidence.start, evidence.end,
+                    evidence.text)
+
+
+def paragraph_at(chunk, offset: int) -> int:
+    r"""Number of the paragraph (non-blank line) of the file holding `offset`, inside `chunk`.
+
+    >>> from rag.chunking import Chunk
+    >>> chunk = Chunk("x", "a.txt", 10, 30, 4, "Un.\n\nDeux.\nTrois.")
+    >>> [paragraph_at(chunk, 10), paragraph_at(chunk, 15), paragraph_at(chunk, 21)]
+    [4, 5, 6]
+    """
+    before = chunk.text[: offset - chunk.start].split("\n")[:-1]
+    return chunk.paragraph + sum(1 for line in before if line.strip())

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from rag.errors import RagError
-from rag.settings import RETRIEVAL_MODES, Settings
+from rag.settings import DEFAULT_EMBEDDER, RETRIEVAL_MODES, Settings
 
 
 def _settings(ctx: click.Context, **flags) -> Settings:
@@ -134,7 +134,7 @@ def models_group(ctx):
     settings: Settings = ctx.obj
     for entry in models.read_manifest(settings.manifest_path):
         result = models.status(entry, settings.manifest_path.parent, settings.models_dir)
-        default = " (default)" if entry.name in (settings.embedder, settings.generator) else ""
+        default = " (default)" if entry.name in (settings.embedder or DEFAULT_EMBEDDER, settings.generator) else ""
         click.echo(f"{entry.role:<10} {entry.name:<18} {result.state:<15} {result.path or entry.source}{default}"
                    + (f"  {result.detail}" if result.detail else ""))
 
@@ -239,7 +239,6 @@ def serve_command(ctx, host, port, index_dir, auth):
         credentials = (user, password)
     settings = _settings(ctx, index_dir=index_dir)
     engine = Engine.load(settings)
-    if settings.use_llm:
-        engine.generator  # load the model now, not on the first question
+    engine.warm_up()
     click.echo(f"serving on http://{host}:{port} (Ctrl-C to stop)")
     launch(engine, host, port, credentials)

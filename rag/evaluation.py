@@ -221,6 +221,7 @@ def answer_metrics(records: list[dict]) -> dict[str, dict]:
 def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bool = False,
              use_llm: bool | None = None, progress: Callable[[], None] | None = None) -> dict:
     """Run the gold questions and return the report object written by `rag eval --json`."""
+    from rag.evidence import answerability
     from rag.pipeline import answer
 
     def passage_of(source: str, start: int, end: int) -> str:
@@ -235,10 +236,13 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
                   "unanswerable": q.unanswerable, "answers": q.answers, "sources": q.sources}
         hits = engine.retriever.search(q.question, max(k, 5))
         record["retrieval"] = retrieval_record(q, hits)
-        record["answerability"] = round(question_answerability(q.question, engine, k), 4)
-        if not retrieval_only:
+        if retrieval_only:
+            score = question_answerability(q.question, engine, k)
+        else:
             result = answer(q.question, engine, k=k, use_llm=use_llm)
             record.update(answer_record(q, result, passage_of))
+            score = answerability(result.evidence)
+        record["answerability"] = round(score, 4)
         records.append(record)
         if progress:
             progress()

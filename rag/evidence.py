@@ -47,7 +47,7 @@ SHORT_SENTENCE = 60  # characters
 def evidence_spans(text: str) -> list[tuple[int, int]]:
     r"""Sentence spans where a very short sentence does not stand alone: an attribution line
     ('— Marc Andreessen (@pmarca) 26 janvier 2025') joins the sentence it attributes, and another
-    short sentence (a tweet, a headline) joins the one after it.
+    short sentence joins the one after it in the same paragraph.
 
     >>> t = "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025\nSouvent qualifié de « moment Sputnik », le modèle fait des vagues."
     >>> [t[a:b] for a, b in evidence_spans(t)][0]
@@ -56,7 +56,8 @@ def evidence_spans(text: str) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for a, b in sentence_spans(text):
         attribution = text[a] in "—–"
-        if merged and (attribution or merged[-1][1] - merged[-1][0] < SHORT_SENTENCE):
+        same_paragraph = bool(merged) and "\n" not in text[merged[-1][1] : a]
+        if merged and (attribution or (same_paragraph and merged[-1][1] - merged[-1][0] < SHORT_SENTENCE)):
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((a, b))

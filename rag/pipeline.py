@@ -74,6 +74,11 @@ class Engine:
             self._generator = load_configured_generator(self.settings)
         return self._generator
 
+    def warm_up(self) -> None:
+        """Load the generator now (when answers use it) rather than on the first question."""
+        if self.settings.use_llm:
+            _ = self.generator  # the property loads it
+
 
 def load_configured_embedder(settings: Settings, name: str | None = None) -> Embedder:
     entries = models.read_manifest(settings.manifest_path)

@@ -37,7 +37,7 @@ def page_url(tmp_path_factory):
     settings = Settings(index_dir=tmp_path_factory.mktemp("web-index"), manifest_path=ROOT / "models.txt")
     store.build(settings.index_dir, load_corpus(SEEDS), load_configured_embedder(settings), settings.chunk_chars)
     engine = Engine.load(settings)
-    engine.generator  # loaded before the page opens, as `rag serve` does
+    engine.warm_up()  # as `rag serve` does
     port = free_port()
     demo = launch(engine, "127.0.0.1", port, block=False)
     yield f"http://127.0.0.1:{port}/"

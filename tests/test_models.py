@@ -1,7 +1,6 @@
 import hashlib
 import http.server
 import threading
-from functools import partial
 
 import pytest
 

@@ -17,6 +17,7 @@ def test_supported_answer_keeps_its_citation_with_exact_offsets(engine_factory):
     (citation,) = result.citations
     assert _file_text(engine.settings, citation.source)[citation.start:citation.end] == citation.quote
     assert "12 personnes" in citation.quote
+    assert citation.paragraph == 2  # the title is paragraph 1 of alpha.txt
 
 
 def test_wrong_marker_is_repaired(engine_factory):

@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from rag.errors import UsageError
+from rag.evaluation import contains_answer, percentile, read_gold, refusal_calibration, token_f1
+
+
+def test_answers_match_across_french_number_and_accent_forms():
+    assert contains_answer("avec 2\u202f000 GPU", ["2 000"])
+    assert contains_answer("un coût de 5,5 millions", ["5.5 millions"])
+    assert contains_answer("L’équipe de Canton", ["canton"])
+    assert not contains_answer("en 12 000 heures", ["2 000"])
+    assert not contains_answer("rien", [])
+
+
+def test_token_f1_takes_the_best_acceptable_answer():
+    assert token_f1("Garry Tan", ["Garry Tan", "Tan"]) == 1.0
+    assert 0 < token_f1("le PDG est Garry Tan", ["Garry Tan"]) < 1
+    assert token_f1("personne", ["Garry Tan"]) == 0.0
+
+
+def test_percentile_interpolates():
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert percentile([], 0.5) is None
+
+
+def test_refusal_calibration_counts_both_kinds_of_error():
+    records = [{"unanswerable": True, "answerability": 0.2}, {"unanswerable": True, "answerability": 0.6},
+               {"unanswerable": False, "answerability": 0.4}, {"unanswerable": False, "answerability": 0.9}]
+    table = {row["threshold"]: row for row in refusal_calibration(records, [0.3, 0.5, 0.7])}
+    assert table[0.3] == {"threshold": 0.3, "accuracy": 0.5, "false_refusal_rate": 0.0}
+    assert table[0.5] == {"threshold": 0.5, "accuracy": 0.5, "false_refusal_rate": 0.5}
+    assert table[0.7] == {"threshold": 0.7, "accuracy": 1.0, "false_refusal_rate": 0.5}
+
+
+def test_gold_file_errors_name_the_line(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text(json.dumps({"id": "a", "question": "Q ?", "answers": ["x"], "sources": []}) + "\n{oops\n")
+    with pytest.raises(UsageError, match="g.jsonl:2"):
+        read_gold(path)
+    path.write_text(json.dumps({"id": "a", "question": "Q ?", "answers": [], "unanswerable": False}) + "\n")
+    with pytest.raises(UsageError, match="at least one acceptable answer"):
+        read_gold(path)
