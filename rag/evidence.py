@@ -136,5 +136,9 @@ def _same_sentence(a: str, b: str) -> bool:
 
 
 def numbers_in(text: str) -> set[str]:
-    """Numbers as written one way: '2 000 GPU et 5,5 M$' -> {'2000', '5.5'}."""
-    return set(re.findall(r"\d+(?:\.\d+)?", join_numbers(normalize(text))))
+    """Numbers as written one way; digits inside a name (R1, H800) are not numbers.
+
+    >>> sorted(numbers_in("2 000 GPU H800 pour R1 et 5,5 M$"))
+    ['2000', '5.5']
+    """
+    return set(re.findall(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?", join_numbers(normalize(text))))

@@ -75,9 +75,11 @@ class Engine:
         return self._generator
 
     def warm_up(self) -> None:
-        """Load the generator now (when answers use it) rather than on the first question."""
+        """Load the generator and run it once now (when answers use it): the first generation
+        after loading is slow, and it should not be the first user's wait."""
         if self.settings.use_llm:
-            _ = self.generator  # the property loads it
+            for _ in self.generator.stream("Question : Bonjour ?\nRéponse :", 1, 0.0):
+                pass
 
 
 def load_configured_embedder(settings: Settings, name: str | None = None) -> Embedder:
