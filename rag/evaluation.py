@@ -124,8 +124,8 @@ def question_answerability(question: str, engine, k: int) -> float:
     """The score `answer()` compares with the refusal threshold, computed the same way."""
     from rag.evidence import answerability, select_evidence
 
-    hits = engine.retriever.search(question, 2 * k)
     terms = engine.retriever.query_terms(question)
+    hits = engine.retriever.search(question, 2 * k, terms=terms)
     evidence = select_evidence(question, hits, engine.index.lexical, engine.embedder,
                                engine.settings.evidence_sentences, terms)
     return answerability(evidence)

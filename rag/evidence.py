@@ -71,6 +71,15 @@ def answerability(evidence: list[Evidence]) -> float:
     return max((e.coverage + 0.5 * e.similarity for e in evidence), default=0.0)
 
 
+def has_figure(text: str) -> bool:
+    """Whether the text states a quantity, in digits or in words.
+
+    >>> has_figure("deux mois"), has_figure("2 000 GPU"), has_figure("le modèle R1")
+    (True, True, False)
+    """
+    return bool(_NUMBER.search(text))
+
+
 def asks_quantity(question: str) -> bool:
     return bool(_QUANTITY_QUESTION.search(normalize(question)))
 
@@ -111,7 +120,7 @@ def select_evidence(
         coverage = 0.75 * own + 0.25 * around
         score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms
         if wants_number:
-            score += 0.15 if _NUMBER.search(text) else -0.5  # a figure is what was asked for
+            score += 0.15 if has_figure(text) else -0.5  # a figure is what was asked for
         scored.append((score, coverage, sim, chunk, start, end, text))
     scored.sort(key=lambda s: -s[0])
     chosen = []

@@ -13,7 +13,7 @@ from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
-from rag.evidence import Evidence, answerability, select_evidence
+from rag.evidence import Evidence, answerability, asks_quantity, has_figure, select_evidence
 from rag.generation import Generator, LlamaGenerator
 from rag.prompting import build_prompt
 from rag.retrieval import Hit, RetrievalConfig, Retriever
@@ -127,9 +127,9 @@ def answer(
     k = k or settings.k
     # Evidence comes from twice as many passages as are shown, and the pool is twice as large as
     # what the prompt gets: the answering sentence, or a source that disagrees, may rank just below.
-    deep_hits = engine.retriever.search(question, 2 * k, mode)
-    hits = deep_hits[:k]
     terms = engine.retriever.query_terms(question)
+    deep_hits = engine.retriever.search(question, 2 * k, mode, terms)
+    hits = deep_hits[:k]
     pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder,
                            2 * settings.evidence_sentences, terms)
     evidence = pool[: settings.evidence_sentences]
@@ -174,15 +174,18 @@ def _generate(engine: Engine, prompt: str, temperature: float,
 
 def _check(draft: str, evidence: list[Evidence], question: str,
            agreement_ratio: float) -> tuple[list[CheckedSentence], list[str]]:
-    """Supported, on-topic sentences of the draft, and the removed ones. A true but off-topic
-    sentence is no answer: its evidence must score at least `agreement_ratio` x the best."""
+    """Supported sentences of the draft that answer the question, and the removed ones. A true
+    but off-topic sentence is no answer: its evidence must score at least `agreement_ratio` x the
+    best; and a 'how many / combien' question is not answered by a sentence without a figure."""
     if not draft:
         return [], []
     checked, removed = check(draft, evidence, question)
     score = {e.n: e.score for e in evidence}
     floor = agreement_ratio * evidence[0].score
-    on_topic = [s for s in checked if max(score[n] for n in s.cites) >= floor]
-    return on_topic, removed + [s.text for s in checked if s not in on_topic]
+    wants_figure = asks_quantity(question)
+    answers = [s for s in checked
+               if max(score[n] for n in s.cites) >= floor and (has_figure(s.text) or not wants_figure)]
+    return answers, removed + [s.text for s in checked if s not in answers]
 
 
 def _add_disagreement(sentences: list[list[Segment]], question: str, language: str, pool: list[Evidence]) -> None:

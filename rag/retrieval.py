@@ -47,10 +47,12 @@ class Retriever:
         self.embedder = embedder
         self.config = config
 
-    def search(self, query: str, k: int = 5, mode: str | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: str | None = None,
+               terms: dict[str, float] | None = None) -> list[Hit]:
+        """The k best passages; `terms` are the query's weighted terms when already computed."""
         mode = mode or self.config.mode
         depth = max(self.config.depth, 4 * k)
-        lexical = self._lexical(query, depth) if mode in ("hybrid", "lexical") else []
+        lexical = self._lexical(terms or self.query_terms(query), depth) if mode in ("hybrid", "lexical") else []
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
         return fuse(self.index.chunks, lexical, dense, self.config, k)
 
@@ -71,9 +73,8 @@ class Retriever:
                 weights[match] = max(weights.get(match, 0.0), base * similarity)
         return weights
 
-    def _lexical(self, query: str, depth: int) -> list[tuple[int, float]]:
-        scores = self.index.lexical.scores(self.query_terms(query))
-        return _top(scores, depth)
+    def _lexical(self, terms: dict[str, float], depth: int) -> list[tuple[int, float]]:
+        return _top(self.index.lexical.scores(terms), depth)
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
         vector = self.embedder.embed([query])
