@@ -121,14 +121,12 @@ def retrieval_metrics(records: list[dict]) -> dict:
 
 
 def question_answerability(question: str, engine, k: int) -> float:
-    """The score `answer()` compares with the refusal threshold, computed the same way."""
-    from rag.evidence import answerability, select_evidence
+    """The score `answer()` compares with the refusal threshold, from the same evidence."""
+    from rag.evidence import answerability
+    from rag.pipeline import gather_evidence
 
-    terms = engine.retriever.query_terms(question)
-    hits = engine.retriever.search(question, 2 * k, terms=terms)
-    evidence = select_evidence(question, hits, engine.index.lexical, engine.embedder,
-                               engine.settings.evidence_sentences, terms)
-    return answerability(evidence)
+    _, pool = gather_evidence(question, engine, k)
+    return answerability(pool[: engine.settings.evidence_sentences])
 
 
 def refusal_calibration(records: list[dict], thresholds: Iterable[float] | None = None) -> list[dict]:

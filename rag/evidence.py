@@ -114,8 +114,8 @@ def select_evidence(
     wants_number = asks_quantity(question)
     scored = []
     for (chunk, start, end, rank), text, sim in zip(candidates, sentence_texts, similarity):
-        terms = set(analyze(text))
-        own = sum(w for t, w in weights.items() if t in terms) / total
+        sentence_terms = set(analyze(text))
+        own = sum(w for t, w in weights.items() if t in sentence_terms) / total
         around = sum(w for t, w in weights.items() if t in passage_terms[chunk.id]) / total
         coverage = 0.75 * own + 0.25 * around
         score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms

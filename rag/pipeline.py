@@ -107,6 +107,17 @@ def validate_question(question: str, settings: Settings) -> str:
     return question
 
 
+def gather_evidence(question: str, engine: Engine, k: int, mode: str | None = None) -> tuple[list[Hit], list[Evidence]]:
+    """The k passages shown and the evidence pool, best first. Evidence comes from twice as many
+    passages as are shown, and the pool is twice what the prompt gets: the answering sentence, or a
+    source that disagrees, may rank just below."""
+    terms = engine.retriever.query_terms(question)
+    deep_hits = engine.retriever.search(question, 2 * k, mode, terms)
+    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder,
+                           2 * engine.settings.evidence_sentences, terms)
+    return deep_hits[:k], pool
+
+
 def answer(
     question: str,
     engine: Engine,
@@ -125,13 +136,7 @@ def answer(
     use_llm = settings.use_llm if use_llm is None else use_llm
     temperature = settings.temperature if temperature is None else temperature
     k = k or settings.k
-    # Evidence comes from twice as many passages as are shown, and the pool is twice as large as
-    # what the prompt gets: the answering sentence, or a source that disagrees, may rank just below.
-    terms = engine.retriever.query_terms(question)
-    deep_hits = engine.retriever.search(question, 2 * k, mode, terms)
-    hits = deep_hits[:k]
-    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder,
-                           2 * settings.evidence_sentences, terms)
+    hits, pool = gather_evidence(question, engine, k, mode)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 

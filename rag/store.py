@@ -80,11 +80,11 @@ def build(
     """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap."""
     started = time.perf_counter()
     chunks = chunk_documents(documents, chunk_chars)
-    previous = _previous_vectors(root, embedder)
+    previous, previous_words = _reusable_vectors(root, embedder)
     missing = [c for c in chunks if c.id not in previous]
     fresh = dict(zip([c.id for c in missing], _embed(embedder, [c.text for c in missing], "chunks", progress)))
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
-    bridge = _embed_vocabulary([c.text for c in chunks], embedder, _previous_bridge(root, embedder), progress)
+    bridge = _embed_vocabulary([c.text for c in chunks], embedder, previous_words, progress)
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -162,21 +162,22 @@ def _read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def _previous_vectors(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Vectors of the current build by chunk id, when it used the same embedder; else nothing."""
+def _reusable_vectors(root: Path, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Vectors of the current build by chunk id and by vocabulary word, when it used the same
+    embedder; else nothing."""
     try:
         folder = current_folder(root)
-        manifest = _read_manifest(folder)
-        if manifest["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
-            return {}
+        if _read_manifest(folder)["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
+            return {}, {}
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
             ids = [json.loads(line)["id"] for line in handle]
+        bridge = _load_bridge(folder)
     except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
-        return {}
+        return {}, {}
     if len(ids) != len(vectors):
-        return {}
-    return dict(zip(ids, vectors))
+        return {}, {}
+    return dict(zip(ids, vectors)), dict(zip(bridge.surfaces, bridge.vectors))
 
 
 def _load_bridge(folder: Path) -> Bridge:
@@ -185,18 +186,6 @@ def _load_bridge(folder: Path) -> Bridge:
     if len(pairs) != len(vectors):
         raise ValueError("bridge words and vectors differ in number")
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], vectors)
-
-
-def _previous_bridge(root: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Word vectors of the current build by surface word, when it used the same embedder."""
-    try:
-        folder = current_folder(root)
-        if _read_manifest(folder)["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
-            return {}
-        bridge = _load_bridge(folder)
-    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
-        return {}
-    return dict(zip(bridge.surfaces, bridge.vectors))
 
 
 def _embed(embedder: Embedder, texts: list[str], label: str, progress: Progress | None, batch: int = 32) -> list[np.ndarray]:
