@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from rag.evidence import Evidence, numbers_in
-from rag.text import analyze, normalize, sentence_spans
+from rag.text import analyze, fold, join_numbers, normalize, sentence_spans
 
 # What a claim must share with the sentence it cites (calibrated with `rag eval`).
 MIN_NEW_TERMS = 0.8  # of the terms the claim adds to the question
@@ -50,10 +50,16 @@ def support(sentence: str, evidence: Evidence, question: str) -> float:
     0.0
     >>> support("R1 a coûté 6 millions d'euros", e, "Combien a coûté R1 ?")
     0.0
+    >>> c = Chunk("x", "a.txt", 0, 60, 1, "Il pourrait dépenser entre 500 millions et 1 milliard par an.")
+    >>> e = Evidence(1, c, 0, 60, c.text, 1.0, 1.0, 1.0)
+    >>> support("Il pourrait dépenser 1 milliard par an", e, "Combien ?")
+    0.0
     """
     stated = numbers_in(sentence)
     if stated - numbers_in(evidence.text):
         return 0.0  # a number the quote does not state
+    if any(len(stated & set(bounds)) == 1 for bounds in ranges_in(evidence.text)):
+        return 0.0  # one end of a range is not what the quote says
     terms = set(analyze(sentence))
     if not terms:
         return 0.0
@@ -66,6 +72,18 @@ def support(sentence: str, evidence: Evidence, question: str) -> float:
     if share_new < MIN_NEW_TERMS or share_all < MIN_ALL_TERMS:
         return 0.0
     return share_all
+
+
+_RANGE = re.compile(r"\b(?:entre|between|from)\s+(\d+(?:\.\d+)?)\b[^.;\d]{0,30}?\b(?:et|and|to)\s+(\d+(?:\.\d+)?)")
+
+
+def ranges_in(text: str) -> list[tuple[str, str]]:
+    """Ranges stated as 'entre A et B' / 'between A and B' / 'from A to B', as numbers_in() writes them.
+
+    >>> ranges_in("entre 500 millions et 1 milliard de dollars")
+    [('500', '1')]
+    """
+    return _RANGE.findall(join_numbers(fold(text)))
 
 
 def check(draft: str, evidence: list[Evidence], question: str) -> tuple[list[CheckedSentence], list[str]]:

@@ -208,8 +208,11 @@ def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, gen
     for group, metric, value in summary_rows(report):
         click.echo(f"{group:<28} {metric:<20} {value if value is not None else '–'}")
     sweep = ", ".join(f"{c['threshold']}: {c['accuracy']}/{c['false_refusal_rate']}"
-                      for c in report["refusal_calibration"][::2])
+                      for c in report["refusal_calibration"])
     click.echo(f"refusal threshold sweep (threshold: refusal accuracy/false refusals): {sweep}")
+    click.echo(f"refusal threshold: {settings.refusal_threshold} (RAG_REFUSAL_THRESHOLD); the one refusing the most "
+               f"unanswerable questions with at most 5% false refusals on this gold set: "
+               f"{report['suggested_refusal_threshold']}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

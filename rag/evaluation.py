@@ -143,6 +143,29 @@ def refusal_calibration(records: list[dict], thresholds: Iterable[float] | None 
     ]
 
 
+def suggest_threshold(records: list[dict], max_false_refusals: float = 0.05) -> float | None:
+    """The refusal threshold that refuses the most unanswerable questions while refusing at most
+    `max_false_refusals` of the answerable ones, placed midway between the two answerability
+    scores it separates (so neither sits on the edge).
+
+    >>> suggest_threshold([{"answerability": a, "unanswerable": u} for a, u in
+    ...                    [(0.2, True), (0.4, True), (0.5, False), (0.9, False)]], 0.0)
+    0.45
+    """
+    scores = sorted({r["answerability"] for r in records})
+    answerable = [r["answerability"] for r in records if not r["unanswerable"]]
+    unanswerable = [r["answerability"] for r in records if r["unanswerable"]]
+    if not answerable or not unanswerable:
+        return None
+    best = None
+    for low, high in zip(scores, scores[1:]):
+        t = round((low + high) / 2, 3)
+        refused = sum(a < t for a in unanswerable)
+        if sum(a < t for a in answerable) <= max_false_refusals * len(answerable) and (best is None or refused > best[0]):
+            best = (refused, t)
+    return best[1] if best else None
+
+
 def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, int], str]) -> dict:
     """Score one Answer against its gold question; `passage_of` gives the chunk text around a quote."""
     record = {
@@ -246,7 +269,8 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
             progress()
     settings = engine.settings
     report = {"n": len(records), "retrieval": retrieval_metrics(records),
-              "refusal_calibration": refusal_calibration(records)}
+              "refusal_calibration": refusal_calibration(records),
+              "suggested_refusal_threshold": suggest_threshold(records)}
     if not retrieval_only:
         report.update(answer_metrics(records))
     report["config"] = {

@@ -13,7 +13,8 @@ from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
-from rag.evidence import Evidence, answerability, asks_quantity, has_figure, select_evidence
+from rag import answer_type
+from rag.evidence import Evidence, answerability, select_evidence
 from rag.generation import Generator, LlamaGenerator
 from rag.prompting import build_prompt
 from rag.retrieval import Hit, RetrievalConfig, Retriever
@@ -181,15 +182,16 @@ def _check(draft: str, evidence: list[Evidence], question: str,
            agreement_ratio: float) -> tuple[list[CheckedSentence], list[str]]:
     """Supported sentences of the draft that answer the question, and the removed ones. A true
     but off-topic sentence is no answer: its evidence must score at least `agreement_ratio` x the
-    best; and a 'how many / combien' question is not answered by a sentence without a figure."""
+    best; and a sentence without an answer of the asked kind (a figure for 'combien', a name for
+    'qui'...) answers nothing."""
     if not draft:
         return [], []
     checked, removed = check(draft, evidence, question)
     score = {e.n: e.score for e in evidence}
     floor = agreement_ratio * evidence[0].score
-    wants_figure = asks_quantity(question)
+    wanted = answer_type.expected(question)
     answers = [s for s in checked
-               if max(score[n] for n in s.cites) >= floor and (has_figure(s.text) or not wants_figure)]
+               if max(score[n] for n in s.cites) >= floor and answer_type.fits(wanted, s.text, question)]
     return answers, removed + [s.text for s in checked if s not in answers]
 
 

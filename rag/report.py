@@ -41,6 +41,8 @@ def markdown(report: dict) -> str:
                   "questions and false-refusal rate on answerable ones, had the threshold been:", "",
                   "| threshold | refusal accuracy | false refusal rate |", "|---|---|---|"]
         lines += [f"| {c['threshold']} | {_fmt(c['accuracy'])} | {_fmt(c['false_refusal_rate'])} |" for c in calibration]
+        lines += ["", "Threshold refusing the most unanswerable questions with at most 5% false refusals: "
+                  f"{_fmt(report.get('suggested_refusal_threshold'))}."]
     lines += ["", "## Questions", ""]
     if "answers" in report:
         lines += ["| id | question | answer | citations | rank | what was wrong |", "|---|---|---|---|---|---|"]

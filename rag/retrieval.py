@@ -3,7 +3,7 @@ reciprocal rank fusion, then de-duplicated. Returns typed hits with every retrie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,34 @@ class Hit:
     lexical_score: float | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A question's analysed terms with their weights, and for a word the corpus never uses,
+    the corpus terms standing in for it (cross-language bridge) with their similarity."""
+
+    weights: dict[str, float]
+    stand_ins: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def bm25(self) -> dict[str, float]:
+        """BM25 query weights: each stand-in weighs its question term's weight x its similarity.
+
+        >>> QueryTerms({"cost": 1.0, "r1": 2.0}, {"cost": {"cout": 0.8}}).bm25()
+        {'cost': 1.0, 'r1': 2.0, 'cout': 0.8}
+        """
+        weights = dict(self.weights)
+        for term, matches in self.stand_ins.items():
+            for match, similarity in matches.items():
+                weights[match] = max(weights.get(match, 0.0), self.weights[term] * similarity)
+        return weights
+
+    def credit(self, term: str, found: set[str]) -> float:
+        """How much of question term `term` the analysed terms `found` hold: 1 for the term
+        itself, a stand-in's similarity for a stand-in, else 0."""
+        if term in found:
+            return 1.0
+        return max((s for match, s in self.stand_ins.get(term, {}).items() if match in found), default=0.0)
 
 
 FUSIONS = ("score", "rrf")
@@ -48,30 +76,31 @@ class Retriever:
         self.config = config
 
     def search(self, query: str, k: int = 5, mode: str | None = None,
-               terms: dict[str, float] | None = None) -> list[Hit]:
+               terms: QueryTerms | None = None) -> list[Hit]:
         """The k best passages; `terms` are the query's weighted terms when already computed."""
         mode = mode or self.config.mode
         depth = max(self.config.depth, 4 * k)
-        lexical = self._lexical(terms or self.query_terms(query), depth) if mode in ("hybrid", "lexical") else []
+        lexical = self._lexical((terms or self.query_terms(query)).bm25(), depth) if mode in ("hybrid", "lexical") else []
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
         return fuse(self.index.chunks, lexical, dense, self.config, k)
 
-    def query_terms(self, query: str) -> dict[str, float]:
+    def query_terms(self, query: str) -> QueryTerms:
         """Weighted BM25 terms of a query. A question in another language than the corpus also
         gets, for each word the corpus never uses, the corpus terms closest in meaning."""
         weights = query_weights(query)
         if self.embedder is None or detect_language(query) == self.index.language:
-            return weights
+            return QueryTerms(weights)
         vocabulary = self.index.lexical.vocabulary
-        unknown = [(w, t) for w, t in question_words(query) if t not in vocabulary]
+        unknown = [(w, t) for w, t in question_words(query) if t not in vocabulary and t in weights]
         if not unknown:
-            return weights
+            return QueryTerms(weights)
         vectors = self.embedder.embed([w for w, _ in unknown])
+        stand_ins: dict[str, dict[str, float]] = {}
         for (word, term), vector in zip(unknown, vectors):
-            base = weights.get(term, 1.0)
             for match, similarity in self.index.bridge.expand(word, vector, self.config.bridge_similarity).items():
-                weights[match] = max(weights.get(match, 0.0), base * similarity)
-        return weights
+                matches = stand_ins.setdefault(term, {})
+                matches[match] = max(matches.get(match, 0.0), similarity)
+        return QueryTerms(weights, stand_ins)
 
     def _lexical(self, terms: dict[str, float], depth: int) -> list[tuple[int, float]]:
         return _top(self.index.lexical.scores(terms), depth)

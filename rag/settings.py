@@ -40,8 +40,8 @@ class Settings:
     temperature: float = 0.0
     max_answer_tokens: int = 96
     max_question_chars: int = 2000
-    refusal_threshold: float = 0.45  # on evidence.answerability(), calibrated with `rag eval`
-    agreement_ratio: float = 0.9  # model claims must cite evidence scoring >= this x the best
+    refusal_threshold: float = 0.465  # on evidence.answerability(), calibrated with `rag eval`
+    agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best
     # llama.cpp
     n_ctx: int = 2048
     n_threads: int = 0  # 0: let llama.cpp decide (all physical cores)

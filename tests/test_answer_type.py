@@ -1,0 +1,66 @@
+"""The kind of answer a question asks for decides which sentences can answer it, whether the
+documents hold an answer at all, and which of the model's sentences are kept."""
+
+import pytest
+
+from rag.answer_type import expected, fits
+from rag.pipeline import answer
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Combien de baguettes le four cuit-il ?", "count"),
+        ("How many H800 GPUs did DeepSeek use?", "count"),
+        ("Combien a coûté le four ?", "figure"),
+        ("Quel est le montant de l'investissement ?", "figure"),
+        ("En combien de temps le four a-t-il été livré ?", "duration"),
+        ("En quelle année la boulangerie a-t-elle ouvert ?", "year"),
+        ("Quand le four a-t-il été livré ?", "date"),
+        ("Qui a fondé la boulangerie ?", "person"),
+        ("Quel investisseur a parlé de moment Sputnik ?", "person"),
+        ("Which company does Pat Gelsinger chair?", "name"),
+        ("Pourquoi le four a-t-il été changé ?", None),
+    ],
+)
+def test_expected_kind_of_answer(question, kind):
+    found = expected(question)
+    assert (found.kind if found else None) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "ok"),
+    [
+        ("Combien de baguettes le four cuit-il ?", "Il cuit 2 000 baguettes par jour.", True),
+        ("Combien de baguettes le four cuit-il ?", "La boulangerie emploie 12 personnes.", False),
+        ("Combien de clients la boulangerie a-t-elle ?", "La boulangerie emploie 12 personnes.", False),
+        ("Depuis combien d'années la boulangerie existe-t-elle ?", "Créée il y a une douzaine d'années.", True),
+        ("En combien de temps R1 a-t-il été entraîné ?", "Entraîné en seulement deux mois.", True),
+        ("En quelle année la boulangerie a-t-elle ouvert ?", "Elle a ouvert en 1998 à Lyon.", True),
+        ("En quelle année la boulangerie a-t-elle ouvert ?", "date 2024-05 Le marché de Lyon.", False),
+        ("Qui a fondé la boulangerie Martin ?", "Son fondateur, Paul Martin, a investi.", True),
+        ("Qui a fondé la boulangerie Martin ?", "La boulangerie Martin est à Lyon.", False),
+        ("Quelle société a livré le four ?", "Le four a été livré par Fourneaux Durand.", True),
+        ("Quelle société a livré le four ?", "Le four a été livré le 3 janvier.", False),
+        ("Combien a coûté le four ?", "Le four a coûté 250 000 euros.", True),
+        ("Combien a coûté le four de 2024 ?", "Le four de 2024 est arrivé.", False),
+    ],
+)
+def test_sentence_fits_the_kind_asked_for(question, sentence, ok):
+    assert fits(expected(question), sentence, question) is ok
+
+
+def test_documents_counting_other_things_do_not_answer_a_count(engine_factory):
+    engine = engine_factory("La boulangerie Martin compte 12 clients [1].")
+    result = answer("Combien de clients la boulangerie Martin compte-t-elle ?", engine)
+    assert result.refused and engine.generator.prompts == []
+    counted = answer("Combien de baguettes le four de la boulangerie Martin cuit-il par jour ?", engine, use_llm=False)
+    assert not counted.refused and "2 000 baguettes" in counted.citations[0].quote
+
+
+def test_model_sentence_without_the_asked_kind_is_dropped(engine_factory):
+    # true and cited, but it does not say who
+    engine = engine_factory("Le fondateur de la boulangerie Martin a investi 250 000 euros [1].")
+    result = answer("Qui est le fondateur de la boulangerie Martin ?", engine)
+    assert result.mode == "extractive" and "Paul Martin" in result.text
+    assert result.removed == ["Le fondateur de la boulangerie Martin a investi 250 000 euros."]
