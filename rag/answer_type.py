@@ -46,10 +46,11 @@ _NAMED_THINGS = (
 )
 _NAME_QUESTION = re.compile(r"\b(?:quel|quelle|quels|quelles|which|what) (?:[a-z'-]+ )?(?:" + _NAMED_THINGS + r")s?\b")
 
+# Number words; "un", "une" and "one" are left out: they are mostly articles and pronouns.
 _NUMBER_WORDS = frozenset(
-    "un une deux trois quatre cinq six sept huit neuf dix onze douze quinze vingt trente quarante cinquante "
+    "deux trois quatre cinq six sept huit neuf dix onze douze quinze vingt trente quarante cinquante "
     "soixante cent cents mille douzaine douzaines dizaine dizaines centaine centaines million millions "
-    "milliard milliards one two three four five six seven eight nine ten eleven twelve twenty thirty "
+    "milliard milliards two three four five six seven eight nine ten eleven twelve twenty thirty "
     "hundred hundreds thousand thousands million millions billion billions dozen dozens".split()
 )
 _TIME_UNITS = frozenset(
@@ -62,6 +63,7 @@ _MONTHS_AND_DAYS = frozenset(
     "jeudi vendredi samedi dimanche hier aujourd january february march april may june july august september "
     "october november december monday tuesday wednesday thursday friday saturday sunday yesterday today".split()
 )
+_DATE_STAMP = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?\b")  # "date 2025-01": metadata, not a figure
 _YEAR = re.compile(r"(?<![\d-])(1[5-9]\d\d|20\d\d)(?![\d-])")
 _NAME = re.compile(r"(?<![\w'@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*")
 _NEAR = 3  # words between a figure and the counted thing
@@ -119,7 +121,7 @@ def fits(answer_type: AnswerType | None, sentence: str, question: str) -> bool:
     if answer_type is None:
         return True
     asked = _asked(question)
-    tokens = words(sentence)
+    tokens = words(_DATE_STAMP.sub(" ", sentence))
     if answer_type.kind == "year":
         return any(y not in asked for y in _YEAR.findall(normalize(sentence)))
     if answer_type.kind == "date":

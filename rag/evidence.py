@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag import answer_type
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.lexical import LexicalIndex
-from rag import answer_type
 from rag.retrieval import Hit, QueryTerms
 from rag.text import analyze, join_numbers, normalize, query_weights, sentence_spans, words
+
 
 @dataclass(frozen=True)
 class Evidence:

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag import models, store
+from rag import answer_type, models, store
 from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
-from rag import answer_type
 from rag.evidence import Evidence, answerability, select_evidence
 from rag.generation import Generator, LlamaGenerator
 from rag.prompting import build_prompt

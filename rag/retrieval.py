@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.bridge import question_words
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.store import Index
-from rag.bridge import question_words
 from rag.text import detect_language, normalize, query_weights
 
 

@@ -44,6 +44,7 @@ def test_expected_kind_of_answer(question, kind):
         ("Quelle société a livré le four ?", "Le four a été livré le 3 janvier.", False),
         ("Combien a coûté le four ?", "Le four a coûté 250 000 euros.", True),
         ("Combien a coûté le four de 2024 ?", "Le four de 2024 est arrivé.", False),
+        ("Combien a coûté le four ?", "date 2024-05 Une boulangerie a ouvert une succursale.", False),
     ],
 )
 def test_sentence_fits_the_kind_asked_for(question, sentence, ok):
