@@ -41,7 +41,7 @@ class Settings:
     max_answer_tokens: int = 96
     max_question_chars: int = 2000
     refusal_threshold: float = 0.465  # on evidence.answerability(), calibrated with `rag eval`
-    agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best
+    agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best (0.9: Gemma 0.933, 0.8: 0.950 accuracy)
     # llama.cpp
     n_ctx: int = 2048
     n_threads: int = 0  # 0: let llama.cpp decide (all physical cores)
