@@ -53,7 +53,7 @@ def evidence_spans(text: str) -> list[tuple[int, int]]:
     for a, b in sentence_spans(text):
         attribution = text[a] in "—–"
         same_paragraph = bool(merged) and "\n" not in text[merged[-1][1] : a]
-        short = merged and merged[-1][1] - merged[-1][0] < SHORT_SENTENCE
+        short = bool(merged) and merged[-1][1] - merged[-1][0] < SHORT_SENTENCE
         if merged and (attribution or (same_paragraph and (short or _PRONOUN_START.match(text, a)))):
             merged[-1] = (merged[-1][0], b)
         else:
