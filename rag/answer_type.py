@@ -13,6 +13,7 @@ thing: 'combien de GPU' wants '2 000 GPU'), "duration" (combien de temps, how lo
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -181,12 +182,5 @@ def _is_figure(token: str) -> bool:
 def _same_word(a: str, b: str) -> bool:
     """Same word up to inflection or a close cognate: 'GPUs'/'GPU', 'scientists'/'scientifiques'."""
     a, b = a.rstrip("s"), b.rstrip("s")
-    if a == b or analyze(a) == analyze(b):
-        return True
-    common = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        common += 1
-    return common >= 7
+    return a == b or analyze(a) == analyze(b) or len(os.path.commonprefix([a, b])) >= 7
 
