@@ -4,6 +4,7 @@ and an exit code (2 for usage errors, 1 for other failures), never a traceback."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -137,6 +138,22 @@ def models_group(ctx):
         default = " (default)" if entry.name in (settings.embedder or DEFAULT_EMBEDDER, settings.generator) else ""
         click.echo(f"{entry.role:<10} {entry.name:<18} {result.state:<15} {result.path or entry.source}{default}"
                    + (f"  {result.detail}" if result.detail else ""))
+    click.echo(_llama_build_line())
+
+
+def _llama_build_line() -> str:
+    """The llama.cpp library's compiled instruction set, and whether it is the portable build."""
+    from rag import llama_build
+
+    try:
+        import llama_cpp
+
+        features = llama_build.installed_features()
+    except Exception as exc:  # not installed, or a library that does not load on this machine
+        return f"llama.cpp  not usable: {type(exc).__name__}: {exc}; run: bash scripts/install"
+    problems = llama_build.portability_problems(features)
+    kind = "portable build" if not problems else f"not portable: {', '.join(problems)}"
+    return f"llama.cpp  {getattr(llama_cpp, '__version__', '?')}  {llama_build.describe(features)}  ({kind})"
 
 
 @models_group.command("fetch")
@@ -158,6 +175,13 @@ def fetch_command(ctx, names, fetch_all):
 
 
 def main() -> None:
+    # The library's notices (a fallback it had to take, say) reach the user as "warning: ..." lines.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("rag")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -27,20 +27,13 @@ STOP = ["Question", "Extraits", "Excerpts", "\n\n\n"]
 class LlamaGenerator:
     """A GGUF model loaded once. llama.cpp contexts are not thread-safe, so calls are serialised."""
 
-    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0):
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise ModelError("llama-cpp-python is not installed; run: pip install llama-cpp-python") from None
+    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
+                 use_extra_bufts: bool = True):
         try:
             with _quiet_stderr():  # llama.cpp prints notices (sliding-window cache...) not meant for users
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_threads=n_threads or None,
-                    n_gpu_layers=n_gpu_layers,
-                    verbose=False,
-                )
+                self._llm = open_llama(path, n_ctx, n_threads, n_gpu_layers, use_extra_bufts)
+        except ModelError:
+            raise
         except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
             raise ModelError(f"could not load GGUF model {path}: {exc}") from None
         self.name = name
@@ -72,6 +65,42 @@ class LlamaGenerator:
                 if line_ends:
                     break  # leaving the stream stops llama.cpp
             self.last_usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+def open_llama(path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
+               use_extra_bufts: bool = True):
+    """A `llama_cpp.Llama` for the GGUF at `path`.
+
+    `use_extra_bufts=False` is llama.cpp's safe configuration: weights stay in plain CPU buffers, so
+    the AMX and repacked matrix kernels are never used. `Llama()` has no argument for it, so the
+    model parameters it starts from are adjusted while it is built (under a lock: the default-params
+    function is shared by the whole process)."""
+    try:
+        import llama_cpp
+        from llama_cpp import Llama
+    except ImportError:
+        raise ModelError("llama-cpp-python is not installed; run: bash scripts/install") from None
+    kwargs = dict(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or None, n_gpu_layers=n_gpu_layers,
+                  verbose=False)
+    if use_extra_bufts:
+        return Llama(**kwargs)
+    low = llama_cpp.llama_cpp
+    with _PARAMS_LOCK:
+        original = low.llama_model_default_params
+
+        def safe_params():
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        low.llama_model_default_params = safe_params
+        try:
+            return Llama(**kwargs)
+        finally:
+            low.llama_model_default_params = original
 
 
 @contextlib.contextmanager

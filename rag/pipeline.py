@@ -3,6 +3,7 @@ the evaluation harness all call it."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +16,13 @@ from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
 from rag.evidence import Evidence, answerability, select_evidence
 from rag.generation import Generator, LlamaGenerator
+from rag.llama_probe import choose_load
 from rag.prompting import build_prompt
 from rag.retrieval import Hit, RetrievalConfig, Retriever
 from rag.settings import DEFAULT_EMBEDDER, Settings
 from rag.text import detect_language
+
+log = logging.getLogger("rag")
 
 REFUSAL = {
     "fr": "Je ne trouve pas cette information dans les documents.",
@@ -92,8 +96,14 @@ def load_configured_embedder(settings: Settings, name: str | None = None) -> Emb
 def load_configured_generator(settings: Settings) -> Generator:
     entries = models.read_manifest(settings.manifest_path)
     entry = models.find_entry(entries, settings.generator, "generator")
-    path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
-    return LlamaGenerator(entry.name, Path(path), settings.n_ctx, settings.n_threads, settings.n_gpu_layers)
+    path = Path(models.resolve(entry, settings.manifest_path.parent, settings.models_dir))
+    # A crash inside llama.cpp cannot be caught here: a child process tries the model first (once
+    # per library build, model and CPU) and says which configuration is safe.
+    choice = choose_load(path, settings.n_gpu_layers, settings.models_dir)
+    if choice.notice:
+        log.warning(choice.notice)
+    return LlamaGenerator(entry.name, path, settings.n_ctx, settings.n_threads, settings.n_gpu_layers,
+                          use_extra_bufts=choice.use_extra_bufts)
 
 
 def validate_question(question: str, settings: Settings) -> str:
