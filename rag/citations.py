@@ -28,7 +28,9 @@ class Citation:
     paragraph: int
     start: int
     end: int
-    quote: str  # == text of `source` at [start:end]
+    quote: str  # == the indexed text of `source` at [start:end]
+    page: int | None = None  # physical page of a PDF
+    heading: str | None = None  # the section the quote is in, where the document has headings
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,12 @@ def check(draft: str, evidence: list[Evidence], question: str) -> tuple[list[Che
     return kept, removed
 
 
-def citation_for(evidence: Evidence, n: int) -> Citation:
+def citation_for(evidence: Evidence, n: int, document=None) -> Citation:
+    """The citation of an evidence sentence; `document` (its `Document`) adds page and heading."""
+    page = document.page_at(evidence.start) if document is not None else None
+    heading = document.heading_at(evidence.start) if document is not None else None
     return Citation(n, evidence.source, paragraph_at(evidence.chunk, evidence.start), evidence.start, evidence.end,
-                    evidence.text)
+                    evidence.text, page, heading)
 
 
 def paragraph_at(chunk, offset: int) -> int:

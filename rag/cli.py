@@ -15,9 +15,14 @@ from rag.errors import RagError
 from rag.settings import DEFAULT_EMBEDDER, RETRIEVAL_MODES, Settings
 
 
-def _settings(ctx: click.Context, **flags) -> Settings:
-    base: Settings = ctx.obj
-    return base.with_overrides(**flags)
+def _settings(ctx: click.Context, collection: str | None = None, **flags) -> Settings:
+    """The settings with the command's flags; `--collection NAME` points the index at that collection."""
+    from rag.collections import locate
+
+    settings: Settings = ctx.obj.with_overrides(**flags)
+    if collection:
+        settings = settings.with_overrides(index_dir=locate(collection, settings.index_dir, settings.collections_dir).index_dir)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,47 +34,96 @@ def cli(ctx: click.Context, manifest_path: Path | None) -> None:
 
 
 index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder (default index/).")
+collection_option = click.option("--collection", help="Named collection (see rag collections); default: the index of --index.")
 
 
 @cli.command("index")
-@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of .txt/.md files (default seeds/).")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
+              help="Folder of documents: PDF, Word (.docx), HTML, Markdown, text (default: the collection's folder, else seeds/).")
 @index_option
+@collection_option
 @click.option("--embedder", help="Embedder name from models.txt.")
 @click.option("--chunk-chars", type=int, help="Largest chunk, in characters.")
+@click.option("--strict", is_flag=True, help="Stop at the first file that cannot be read instead of skipping it.")
+@click.option("--watch", is_flag=True, help="Stay running and re-index when files are added, changed or deleted.")
 @click.pass_context
-def index_command(ctx, corpus_dir, index_dir, embedder, chunk_chars):
-    """Build (or refresh) the index of a corpus folder."""
-    from tqdm import tqdm
-
-    from rag import store
-    from rag.documents import load_corpus
+def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars, strict, watch):
+    """Build (or refresh) the index of a folder of documents."""
+    from rag.collections import locate
+    from rag.indexing import index_collection, watch_changes
     from rag.pipeline import load_configured_embedder
+    from rag.progress import Progress
 
-    settings = _settings(ctx, corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, chunk_chars=chunk_chars)
-    documents = load_corpus(settings.corpus_dir)
+    settings = _settings(ctx, index_dir=index_dir, embedder=embedder, chunk_chars=chunk_chars)
+    target = locate(collection, settings.index_dir, settings.collections_dir)
+    if corpus_dir is None and target.corpus_dir is None and collection not in (None, "default"):
+        raise click.UsageError(f"collection {collection!r} is new: say which folder it holds with --corpus DIR")
+    folder = corpus_dir or target.corpus_dir or settings.corpus_dir
     model = load_configured_embedder(settings)
-    bars: dict[str, tqdm] = {}
 
-    def progress(label: str, done: int, total: int) -> None:
-        if label not in bars:
-            bars[label] = tqdm(total=total, desc=f"embedding {label}", disable=None, leave=False)
-        bars[label].update(done)
+    def run_once() -> None:
+        bars: dict[str, Progress] = {}
 
-    try:
-        report = store.build(settings.index_dir, documents, model, settings.chunk_chars, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
-    click.echo(
-        f"indexed {report.documents} documents, {report.chunks} chunks ({report.embedded} embedded, "
-        f"{report.reused} reused) with {model.name} in {report.seconds:.1f}s -> {settings.index_dir}"
-    )
+        def embedding(label: str, n: int, total: int) -> None:
+            if label not in bars:
+                bars[label] = Progress(f"embedding {label}", "texts").__enter__()
+            bars[label].advance(n, total)
+
+        try:
+            with Progress("reading", "files") as reading:
+                done = index_collection(target, folder, model, settings.chunk_chars, strict=strict,
+                                        on_read=_print_ingestion, read_progress=reading.update,
+                                        embed_progress=embedding)
+        finally:
+            for bar in bars.values():
+                bar.__exit__(None, None, None)
+        name = "" if done.collection.name == "default" else f" (collection {done.collection.name})"
+        click.echo(
+            f"indexed {done.build.documents} documents, {done.build.chunks} chunks ({done.build.embedded} embedded, "
+            f"{done.build.reused} reused) with {model.name} in {done.build.seconds + done.corpus.seconds:.1f}s "
+            f"-> {target.index_dir}{name}"
+        )
+
+    run_once()
+    if not watch:
+        return
+    click.echo(f"watching {folder} for changes (Ctrl-C to stop)")
+    for names in watch_changes(folder):
+        shown = ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else "")
+        click.echo(f"changed: {shown}")
+        try:
+            run_once()
+        except RagError as exc:  # a folder emptied for a moment, say: report and keep watching
+            click.echo(f"error: {exc}", err=True)
+
+
+def _print_ingestion(corpus) -> None:
+    """What was read (by format, with pages), what was skipped and why: nothing is skipped silently."""
+    from collections import Counter
+
+    formats = Counter(d.format for d in corpus.documents)
+    pages = sum(len({p for _, p in d.pages}) for d in corpus.documents)
+    rate = len(corpus.documents) / corpus.seconds if corpus.seconds > 0 else 0.0
+    summary = ", ".join(f"{n} {kind.upper()}" for kind, n in sorted(formats.items()))
+    click.echo(f"read {len(corpus.documents)} documents ({summary or 'none'}"
+               + (f"; {pages} PDF pages" if pages else "") + f") in {corpus.seconds:.1f}s ({rate:.1f} documents/s"
+               + (f"; {corpus.reused} unchanged, not parsed again" if corpus.reused else "") + ")")
+    for document in corpus.documents:
+        for notice in document.notices:
+            click.echo(f"  note: {document.name}: {notice}")
+    if corpus.skipped:
+        click.echo(f"skipped {len(corpus.skipped)} files:", err=True)
+        for skipped in corpus.skipped:
+            click.echo(f"  {skipped.name}: {skipped.reason}", err=True)
+    if corpus.hidden:
+        click.echo(f"ignored {corpus.hidden} hidden files (names or folders starting with '.' or '~$')")
 
 
 def _answer_options(f):
     f = click.option("--k", type=int, help="Number of passages to retrieve.")(f)
     f = click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), help="Retrieval mode.")(f)
     f = index_option(f)
+    f = collection_option(f)
     return f
 
 
@@ -81,12 +135,12 @@ def _answer_options(f):
 @click.option("--temperature", type=float, help="Sampling temperature (0 = deterministic).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def ask_command(ctx, question, k, retrieval, index_dir, no_llm, generator, temperature, as_json):
+def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, generator, temperature, as_json):
     """Answer a question from the indexed documents, with citations."""
     from rag.pipeline import Engine, answer, validate_question
     from rag.render import answer_json, print_answer
 
-    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
+    settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
                          temperature=temperature, use_llm=False if no_llm else None)
     validate_question(question, settings)  # fail fast, before loading anything
     engine = Engine.load(settings)
@@ -96,8 +150,10 @@ def ask_command(ctx, question, k, retrieval, index_dir, no_llm, generator, tempe
     streamed: list[str] = []
 
     def show(piece: str) -> None:
+        if not streamed:  # the model's words are a draft until every sentence is checked
+            click.echo(click.style("draft, not yet checked: ", dim=True), nl=False)
         streamed.append(piece)
-        click.echo(piece, nl=False)
+        click.echo(click.style(piece, dim=True), nl=False)
 
     result = answer(question, engine, on_token=show)
     print_answer(result, "".join(streamed))
@@ -109,12 +165,12 @@ def ask_command(ctx, question, k, retrieval, index_dir, no_llm, generator, tempe
 @click.option("--explain", is_flag=True, help="Show lexical, dense and fused ranks and scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def search_command(ctx, query, k, retrieval, index_dir, explain, as_json):
+def search_command(ctx, query, k, retrieval, index_dir, collection, explain, as_json):
     """Show the ranked passages for a query, without generating."""
     from rag.pipeline import Engine, validate_question
     from rag.render import hit_json, print_hits
 
-    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir)
+    settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir)
     validate_question(query, settings)
     engine = Engine.load(settings)
     hits = engine.retriever.search(query, settings.k)
@@ -208,13 +264,14 @@ def main() -> None:
 @click.option("--k", type=int, help="Number of passages per question.")
 @click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), help="Retrieval mode.")
 @index_option
+@collection_option
 @click.option("--retrieval-only", is_flag=True, help="Measure retrieval only (seconds, no generation).")
 @click.option("--no-llm", is_flag=True, help="Extractive answers only.")
 @click.option("--generator", help="Generator name from models.txt.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the full report as JSON here.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write report.md and report.png here.")
 @click.pass_context
-def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, generator, json_out, report_dir):
+def eval_command(ctx, gold, k, retrieval, index_dir, collection, retrieval_only, no_llm, generator, json_out, report_dir):
     """Evaluate retrieval, answers, citations, refusals and speed on a gold Q&A set."""
     from tqdm import tqdm
 
@@ -222,7 +279,7 @@ def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, gen
     from rag.pipeline import Engine
     from rag.report import summary_rows, write
 
-    settings = _settings(ctx, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
+    settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
                          use_llm=False if no_llm else None)
     questions = read_gold(gold)
     engine = Engine.load(settings)
@@ -246,16 +303,37 @@ def eval_command(ctx, gold, k, retrieval, index_dir, retrieval_only, no_llm, gen
         click.echo(f"wrote {md} and {png}")
 
 
+@cli.command("collections")
+@index_option
+@click.pass_context
+def collections_command(ctx, index_dir):
+    """List the collections: name, documents, folder."""
+    from rag import store
+    from rag.collections import list_collections
+
+    settings = _settings(ctx, index_dir=index_dir)
+    found = list_collections(settings.index_dir, settings.collections_dir)
+    if not found:
+        click.echo("no collection yet; build one with: rag index --collection NAME --corpus DIR")
+    for c in found:
+        try:
+            count = f"{len(store.load_manifest(c.index_dir)['documents'])} documents"
+        except RagError:
+            count = "not built"
+        click.echo(f"{c.name:<20} {count:<16} {c.corpus_dir or '(folder not recorded)'}  [{c.index_dir}]")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
 @index_option
+@collection_option
 @click.option("--auth", envvar="RAG_AUTH", help="Require a login, as user:password (or set RAG_AUTH).")
 @click.pass_context
-def serve_command(ctx, host, port, index_dir, auth):
-    """Start the chat web page (Gradio); the index and models are loaded once."""
+def serve_command(ctx, host, port, index_dir, collection, auth):
+    """Start the chat web page (Gradio); indexes and models are loaded once."""
+    from rag.engines import Engines
     from rag.errors import UsageError
-    from rag.pipeline import Engine
     from rag.web import launch
 
     credentials = None
@@ -265,7 +343,7 @@ def serve_command(ctx, host, port, index_dir, auth):
             raise UsageError("--auth must be user:password")
         credentials = (user, password)
     settings = _settings(ctx, index_dir=index_dir)
-    engine = Engine.load(settings)
-    engine.warm_up()
+    engines = Engines(settings)
+    engines.get(collection).warm_up()  # the first collection shown, and the model, loaded now
     click.echo(f"serving on http://{host}:{port} (Ctrl-C to stop)")
-    launch(engine, host, port, credentials)
+    launch(engines, host, port, credentials, collection=collection)

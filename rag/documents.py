@@ -1,61 +1,148 @@
-"""Reading a corpus folder: every .txt and .md file, decoded as UTF-8, with the metadata we can find."""
+"""Reading a corpus folder: every file of a known format through its reader (rag.ingest), with an
+honest report of what was read and what was skipped, and why."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.ingest import READERS, Unreadable, read_file
 
-SUFFIXES = (".txt", ".md")
 _DATE = re.compile(r"\b(?:date\s*:?\s*)?((?:19|20)\d\d-\d\d(?:-\d\d)?)\b", re.IGNORECASE)
 _TITLE = re.compile(r"^\s*(?:titre|title)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+FORMATS = sorted({suffix for suffix in READERS})
 
 
 @dataclass(frozen=True)
 class Document:
     name: str  # path relative to the corpus folder, with '/' separators
-    text: str  # exactly as stored (UTF-8 decoded); offsets point into it
-    sha256: str
+    text: str  # the extracted text (for .txt files, the file itself); offsets point into it
+    sha256: str  # of the file's bytes
     title: str | None = None
     date: str | None = None
+    format: str = "txt"
+    pages: tuple[tuple[int, int], ...] = ()  # (start offset, physical page) of each page with text
+    headings: tuple[tuple[int, str, int], ...] = ()  # (start offset, heading, level)
+    notices: tuple[str, ...] = ()  # read, but something the user should know
+
+    def page_at(self, offset: int) -> int | None:
+        """The physical page holding `offset` (PDF), or None.
+
+        >>> Document("a.pdf", "one\\n\\ntwo", "0", pages=((0, 1), (5, 3))).page_at(6)
+        3
+        """
+        page = None
+        for start, number in self.pages:
+            if start > offset:
+                break
+            page = number
+        return page
+
+    def heading_at(self, offset: int) -> str | None:
+        """The last heading that starts at or before `offset`, or None."""
+        heading = None
+        for start, text, _level in self.headings:
+            if start > offset:
+                break
+            heading = text
+        return heading
 
 
-def load_corpus(folder: Path) -> list[Document]:
-    """All documents under `folder`, sorted by name. Raises CorpusError naming the bad file."""
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+@dataclass
+class Corpus:
+    documents: list[Document]
+    skipped: list[Skipped] = field(default_factory=list)
+    hidden: int = 0  # files in hidden folders or hidden themselves (.git, .DS_Store, ~$lock files)
+    reused: int = 0  # documents whose extracted text came from the previous index (file unchanged)
+    seconds: float = 0.0
+
+
+Progress = Callable[[int, int], None]  # (files done, files in all)
+
+
+def scan_corpus(folder: Path, strict: bool = False, previous: dict[str, Document] | None = None,
+                progress: Progress | None = None) -> Corpus:
+    """Every readable document under `folder`, sorted by name, and every file skipped with its reason.
+
+    `previous` maps sha256 to documents of the last build: an unchanged file is not parsed again.
+    With `strict`, the first file that cannot be read raises CorpusError instead of being skipped.
+    """
     if not folder.exists():
-        raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR with your .txt/.md files")
+        raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR with your documents")
     if not folder.is_dir():
-        raise CorpusError(f"{folder} is not a folder; pass --corpus DIR with your .txt/.md files")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    documents = [read_document(p, p.relative_to(folder).as_posix()) for p in paths]
-    documents = [d for d in documents if d.text.strip()]
-    if not documents:
-        raise CorpusError(f"corpus folder {folder} holds no non-empty .txt or .md file")
-    return documents
+        raise CorpusError(f"{folder} is not a folder; pass --corpus DIR with your documents")
+    started = time.perf_counter()
+    paths, hidden = [], 0
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith((".", "~$")) for part in relative.parts):
+            hidden += path.is_file()
+        elif path.is_file():
+            paths.append(path)
+    corpus = Corpus([], hidden=hidden)
+    for done, path in enumerate(paths, start=1):
+        name = path.relative_to(folder).as_posix()
+        try:
+            document, reused = _read(path, name, previous or {})
+            corpus.documents.append(document)
+            corpus.reused += reused
+        except Unreadable as why:
+            if strict:
+                raise CorpusError(f"{name}: {why} (remove it, or index without --strict to skip it)") from None
+            corpus.skipped.append(Skipped(name, str(why)))
+        except OSError as exc:
+            if strict:
+                raise CorpusError(f"{name}: cannot be read: {exc.strerror or exc}") from None
+            corpus.skipped.append(Skipped(name, f"cannot be read: {exc.strerror or exc}"))
+        if progress:
+            progress(done, len(paths))
+    corpus.seconds = time.perf_counter() - started
+    return corpus
 
 
-def read_document(path: Path, name: str) -> Document:
+def load_corpus(folder: Path, strict: bool = False) -> list[Document]:
+    """The readable documents under `folder`; CorpusError when there is none."""
+    corpus = scan_corpus(folder, strict)
+    if not corpus.documents:
+        raise CorpusError(no_documents_message(folder, corpus))
+    return corpus.documents
+
+
+def no_documents_message(folder: Path, corpus: Corpus) -> str:
+    why = f" ({len(corpus.skipped)} skipped: {corpus.skipped[0].name}: {corpus.skipped[0].reason}…)" if corpus.skipped else ""
+    return f"corpus folder {folder} holds no readable document{why}; formats read: {', '.join(FORMATS)}"
+
+
+def _read(path: Path, name: str, previous: dict[str, Document]) -> tuple[Document, bool]:
     data = path.read_bytes()
-    if b"\x00" in data:
-        raise CorpusError(f"{path} looks like a binary file, not text; remove it from the corpus folder")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. iconv -f latin1 -t utf-8"
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]  # a BOM is not content; offsets then count from the first real character
+    digest = hashlib.sha256(data).hexdigest()
+    known = previous.get(digest)
+    if known is not None:
+        return replace(known, name=name), True
+    kind, extracted = read_file(path)
+    text = extracted.text
     return Document(
         name=name,
         text=text,
-        sha256=hashlib.sha256(data).hexdigest(),
-        title=_find_title(text),
+        sha256=digest,
+        title=extracted.title or (_find_title(text) if kind == "txt" else None),
         date=_find_date(text),
-    )
+        format=kind,
+        pages=tuple(tuple(p) for p in extracted.pages),
+        headings=tuple(tuple(h) for h in extracted.headings),
+        notices=tuple(extracted.notices),
+    ), False
 
 
 def _find_title(text: str) -> str | None:

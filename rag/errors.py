@@ -28,3 +28,11 @@ class IndexMismatch(RagError):
 
 class ModelError(RagError):
     """A model named in models.txt is missing, has a wrong checksum, or failed to load."""
+
+
+class IndexBusy(RagError):
+    """Another build is writing the same index folder."""
+
+
+class IndexNotWritable(RagError):
+    """The index folder cannot be written (read-only, no space, no permission)."""

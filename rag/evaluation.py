@@ -25,6 +25,7 @@ class GoldQuestion:
     answers: list[str]
     sources: list[str]
     unanswerable: bool
+    page: int | None = None  # 1-based physical PDF page stating the answer, where the gold file gives it
 
 
 def read_gold(path: Path) -> list[GoldQuestion]:
@@ -37,7 +38,8 @@ def read_gold(path: Path) -> list[GoldQuestion]:
         try:
             row = json.loads(line)
             q = GoldQuestion(str(row["id"]), row["question"], list(row.get("answers", [])),
-                             list(row.get("sources", [])), bool(row.get("unanswerable", False)))
+                             list(row.get("sources", [])), bool(row.get("unanswerable", False)),
+                             int(row["page"]) if row.get("page") is not None else None)
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}:{number}: not a gold question ({exc}); expected id, question, answers, sources, unanswerable") from None
         if not q.unanswerable and not q.answers:
@@ -172,7 +174,7 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
         "answer": result.text,
         "refused": result.refused,
         "mode": result.mode,
-        "citations": [{"n": c.n, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote}
+        "citations": [{"n": c.n, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "quote": c.quote}
                       for c in result.citations],
         "timings": result.timings,
         "tokens_per_s": result.tokens_per_s,
@@ -196,6 +198,12 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
             citations_correct=good,
             cites_answer=any(contains_answer(passage_of(c.source, c.start, c.end), gold.answers) for c in result.citations),
         )
+        if gold.page is not None:  # a correct citation from the gold file must give the gold page
+            pages = [c.page for c, ok in zip(result.citations, good) if ok and c.source in gold.sources]
+            if pages:
+                record["page_correct"] = pages[0] == gold.page
+                if pages[0] != gold.page:
+                    problems.append(f"cites page {pages[0]}, the answer is on page {gold.page}")
         if result.refused:
             problems.append("refused an answerable question")
         elif not correct:
@@ -225,6 +233,8 @@ def answer_metrics(records: list[dict]) -> dict[str, dict]:
             "n": len(flags),
             "precision": _mean([float(x) for x in flags]),
             "recall": _mean([float(r["cites_answer"]) for r in answerable]),
+            # of the correct citations into a gold PDF whose row gives a page: the share naming that page
+            "page_accuracy": _mean([float(r["page_correct"]) for r in answerable if "page_correct" in r]),
         },
         "refusals": {
             "n_unanswerable": len(unanswerable),

@@ -59,9 +59,13 @@ class Engine:
     _generator: Generator | None = None
 
     @classmethod
-    def load(cls, settings: Settings, generator: Generator | None = None) -> "Engine":
+    def load(cls, settings: Settings, generator: Generator | None = None,
+             embedder: Embedder | None = None) -> "Engine":
+        """Load the index; `embedder` (one already loaded, shared between collections) is used when
+        it is the one the index was built with."""
         index = store.load(settings.index_dir, expected_embedder=settings.embedder)
-        embedder = load_configured_embedder(settings, index.manifest["embedder"]["name"])
+        if embedder is None or embedder.name != index.manifest["embedder"]["name"]:
+            embedder = load_configured_embedder(settings, index.manifest["embedder"]["name"])
         if embedder.dim != index.manifest["embedder"]["dim"]:
             raise IndexMismatch(
                 f"embedder {embedder.name!r} now gives {embedder.dim}-d vectors but the index holds "
@@ -138,7 +142,10 @@ def answer(
     temperature: float | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Retrieve, select evidence, refuse or generate, check every sentence, cite."""
+    """Retrieve, select evidence, refuse or generate, check every sentence, cite.
+
+    `on_token` receives the model's draft as it is written (nothing when there is no draft: a
+    refusal, an extractive answer); the returned `Answer` is the checked text."""
     settings = engine.settings
     started = time.perf_counter()
     question = validate_question(question, settings)
@@ -156,8 +163,6 @@ def answer(
                 (("retrieve", retrieved), ("first_token", first or now), ("total", now))}
 
     if answerability(evidence) < settings.refusal_threshold:
-        if on_token:
-            on_token(REFUSAL[language])
         return Answer(question, language, REFUSAL[language], [], hits, evidence, True, "refused", timings(None))
 
     draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token) \
@@ -166,9 +171,7 @@ def answer(
     sentences = [[(s.text, s.cites)] for s in checked] or \
         [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
     _add_disagreement(sentences, question, language, pool)
-    text, citations = _render(sentences, {e.n: e for e in pool})
-    if not use_llm and on_token:
-        on_token(text)
+    text, citations = _render(sentences, {e.n: e for e in pool}, engine.index.texts)
     return Answer(question, language, text, citations, hits, evidence, False, "llm" if checked else "extractive",
                   timings(first), draft, removed, rate)
 
@@ -218,7 +221,8 @@ def _add_disagreement(sentences: list[list[Segment]], question: str, language: s
 Segment = tuple[str, tuple[int, ...]]  # a piece of text and the evidence numbers backing it
 
 
-def _render(sentences: list[list[Segment]], by_n: dict[int, Evidence]) -> tuple[str, list[Citation]]:
+def _render(sentences: list[list[Segment]], by_n: dict[int, Evidence],
+            documents: dict | None = None) -> tuple[str, list[Citation]]:
     """Join sentences (each a list of cited segments) with markers renumbered 1..m in order of use.
 
     [[("A", (3,))], [("B", (1,)), ("C", (3,))]] -> "A [1]. B [2], C [1]."
@@ -231,5 +235,5 @@ def _render(sentences: list[list[Segment]], by_n: dict[int, Evidence]) -> tuple[
             marks = "".join(f"[{numbers.setdefault(n, len(numbers) + 1)}]" for n in cites)
             pieces.append(f"{text.rstrip(' .')} {marks}")
         parts.append(", ".join(pieces) + ".")
-    citations = [citation_for(by_n[n], m) for n, m in numbers.items()]
+    citations = [citation_for(by_n[n], m, (documents or {}).get(by_n[n].source)) for n, m in numbers.items()]
     return " ".join(parts), citations

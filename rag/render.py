@@ -45,10 +45,7 @@ def answer_json(result: Answer) -> dict:
 
 def print_answer(result: Answer, streamed: str) -> None:
     """After the streamed text: the checked answer when it differs from the draft, then sources."""
-    if streamed.strip() == result.text.strip():
-        click.echo()
-    else:
-        click.echo(("\n" + click.style("checked: ", dim=True) if streamed else "") + result.text)
+    click.echo(("\n" + click.style("checked: ", bold=True) if streamed else "") + result.text)
     if result.removed:
         click.echo(click.style(f"removed as unsupported by the sources: {' / '.join(result.removed)}", fg="yellow"))
     if result.refused:
@@ -58,7 +55,8 @@ def print_answer(result: Answer, streamed: str) -> None:
     else:
         click.echo(click.style("\nSources:", bold=True))
         for c in result.citations:
-            click.echo(f"[{c.n}] {c.source}, §{c.paragraph} ({c.start}-{c.end}): \"{' '.join(c.quote.split())}\"")
+            click.echo(f"[{c.n}] {where(c.source, c.paragraph, c.page, c.heading)} ({c.start}-{c.end}): "
+                       f"\"{' '.join(c.quote.split())}\"")
     t = result.timings
     click.echo(click.style(
         f"\nretrieval {t['retrieve']:.0f} ms · first token {t['first_token']:.0f} ms · total {t['total']:.0f} ms · {result.mode}",
@@ -76,6 +74,20 @@ def print_hits(hits: list[Hit], explain: bool) -> None:
             den = "-" if h.dense_rank is None else f"#{h.dense_rank} ({h.dense_score:.3f})"
             click.echo(f"   lexical {lex} · dense {den} · fused {h.score:.4f}")
         click.echo(f"   {_short(h.chunk.text, 300)}")
+
+
+def where(source: str, paragraph: int, page: int | None = None, heading: str | None = None) -> str:
+    """"report.pdf, p. 3, §12" / "guide.docx, « Installation », §4" / "notes.txt, §2".
+
+    >>> where("a.pdf", 12, 3)
+    'a.pdf, p. 3, §12'
+    """
+    parts = [source]
+    if page is not None:
+        parts.append(f"p. {page}")
+    if heading:
+        parts.append(f"« {_short(heading, 60)} »")
+    return ", ".join(parts + [f"§{paragraph}"])
 
 
 def _short(text: str, limit: int = 160) -> str:

@@ -20,6 +20,7 @@ def summary_rows(report: dict) -> list[tuple[str, str, object]]:
     if "answers" in report:
         rows += [("answers", "accuracy", report["answers"]["accuracy"]), ("answers", "f1", report["answers"]["f1"]),
                  ("citations", "precision", report["citations"]["precision"]), ("citations", "recall", report["citations"]["recall"]),
+                 ("citations", "page_accuracy", report["citations"].get("page_accuracy")),
                  ("refusals", "accuracy", report["refusals"]["accuracy"]),
                  ("refusals", "false_refusal_rate", report["refusals"]["false_refusal_rate"])]
         lat = report["latency"]

@@ -19,7 +19,8 @@ def _default_models_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     corpus_dir: Path = Path("seeds")
-    index_dir: Path = Path("index")
+    index_dir: Path = Path("index")  # the index of the collection named "default"
+    collections_dir: Path = Path("collections")  # one folder per named collection
     manifest_path: Path = Path("models.txt")
     models_dir: Path = field(default_factory=_default_models_dir)
     embedder: str | None = None  # None: the index's own embedder (and DEFAULT_EMBEDDER to build one)

@@ -20,11 +20,11 @@ from rag.bridge import Bridge, vocabulary
 from rag.chunking import Chunk, chunk_documents
 from rag.documents import Document
 from rag.embedders import Embedder
-from rag.errors import IndexMismatch, IndexNotFound
+from rag.errors import IndexBusy, IndexMismatch, IndexNotFound, IndexNotWritable
 from rag.lexical import LexicalIndex
 
 FORMAT = "rag-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: documents.jsonl holds the extracted text; chunks hold offsets into it
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search
 
 
@@ -37,6 +37,7 @@ class Index:
     dense: object  # a faiss.Index
     lexical: LexicalIndex
     bridge: Bridge
+    texts: dict[str, Document] = dataclasses.field(default_factory=dict)  # by name: the indexed text
 
     @property
     def language(self) -> str:
@@ -76,8 +77,31 @@ def build(
     embedder: Embedder,
     chunk_chars: int,
     progress: Progress | None = None,
+    wait: float = 0.0,
 ) -> BuildReport:
-    """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap."""
+    """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap.
+
+    One build at a time per index folder: a second one waits `wait` seconds for the first, then
+    fails with IndexBusy (two builds writing at once would each overwrite the other's result)."""
+    from filelock import FileLock, Timeout
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(root / ".build.lock")
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise IndexBusy(f"another index build is running on {root}; wait for it to finish, then try again") from None
+    except OSError as exc:  # found before any embedding is done, not after
+        raise IndexNotWritable(f"cannot write to the index folder {root}: {exc.strerror or exc}") from None
+    try:
+        _remove_unfinished_builds(root)  # left by a build that was killed; no build is running now
+        return _build(root, documents, embedder, chunk_chars, progress)
+    finally:
+        lock.release()
+
+
+def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_chars: int,
+           progress: Progress | None) -> BuildReport:
     started = time.perf_counter()
     chunks = chunk_documents(documents, chunk_chars)
     previous, previous_words = _reusable_vectors(root, embedder)
@@ -86,14 +110,20 @@ def build(
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
     bridge = _embed_vocabulary([c.text for c in chunks], embedder, previous_words, progress)
 
-    root.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     staging = root / (name + ".tmp")
     try:
         staging.mkdir()
+        # The extracted text of each document is stored once; chunks are offsets into it, so every
+        # quote is exactly that text, whatever the file's format.
+        with (staging / "documents.jsonl").open("w", encoding="utf-8") as out:
+            for document in documents:
+                out.write(json.dumps(dataclasses.asdict(document), ensure_ascii=False) + "\n")
         with (staging / "chunks.jsonl").open("w", encoding="utf-8") as out:
             for chunk in chunks:
-                out.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+                record = dataclasses.asdict(chunk)
+                del record["text"]
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
         index_type = _write_faiss(staging / "dense.faiss", vectors)
         LexicalIndex.build([c.text for c in chunks]).save(staging / "lexical")
@@ -110,7 +140,8 @@ def build(
             "bridge": {"words": len(bridge.terms)},
             "count": len(chunks),
             "documents": [
-                {"name": d.name, "sha256": d.sha256, "title": d.title, "date": d.date} for d in documents
+                {"name": d.name, "sha256": d.sha256, "title": d.title, "date": d.date, "format": d.format,
+                 "pages": len({p for _, p in d.pages}) or None, "chars": len(d.text)} for d in documents
             ],
         }
         # The manifest is written last: a folder without one is never a finished build.
@@ -136,8 +167,10 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
     try:
         import faiss
 
+        texts = read_documents(folder)
         with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
-            chunks = [Chunk(**json.loads(line)) for line in handle]
+            records = [json.loads(line) for line in handle]
+        chunks = [Chunk(**r, text=texts[r["source"]].text[r["start"]:r["end"]]) for r in records]
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(folder / "dense.faiss"))
         lexical = LexicalIndex.load(folder / "lexical")
@@ -146,7 +179,35 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
         raise IndexMismatch(f"the index in {root} is damaged ({type(exc).__name__}: {exc}); rebuild it with: rag index") from None
     if not (len(chunks) == manifest["count"] == vectors.shape[0] == dense.ntotal):
         raise IndexMismatch(f"the index in {root} is inconsistent (chunk and vector counts differ); rebuild it with: rag index")
-    return Index(folder, manifest, chunks, vectors, dense, lexical, bridge)
+    return Index(folder, manifest, chunks, vectors, dense, lexical, bridge, texts)
+
+
+def load_manifest(root: Path) -> dict:
+    """The manifest of the current build of the index at `root` (cheap: no vectors are read)."""
+    return _read_manifest(current_folder(root))
+
+
+def read_documents(folder: Path) -> dict[str, Document]:
+    """The documents of a build folder, with their extracted text, by name."""
+    documents = {}
+    with (folder / "documents.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            record["pages"] = tuple(tuple(p) for p in record["pages"])
+            record["headings"] = tuple(tuple(h) for h in record["headings"])
+            record["notices"] = tuple(record["notices"])
+            documents[record["name"]] = Document(**record)
+    return documents
+
+
+def previous_documents(root: Path) -> dict[str, Document]:
+    """Documents of the current build by file sha256, to skip parsing unchanged files; {} if none."""
+    try:
+        folder = current_folder(root)
+        _read_manifest(folder)
+        return {d.sha256: d for d in read_documents(folder).values()}
+    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _read_manifest(folder: Path) -> dict:
@@ -235,6 +296,12 @@ def _point_to(root: Path, name: str) -> None:
     tmp = root / "CURRENT.tmp"
     tmp.write_text(name + "\n")
     os.replace(tmp, root / "CURRENT")  # atomic on POSIX: readers see the old or the new build
+
+
+def _remove_unfinished_builds(root: Path) -> None:
+    for child in root.iterdir():
+        if child.is_dir() and child.name.startswith("build-") and child.name.endswith(".tmp"):
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def _remove_old_builds(root: Path, keep: str) -> None:

@@ -45,9 +45,9 @@ def test_paragraphs_are_lines():
     "setup, message",
     [
         (lambda d: None, "does not exist"),
-        (lambda d: d.mkdir(), "holds no non-empty"),
-        (lambda d: (d.mkdir(), (d / "x.txt").write_bytes(b"caf\xe9")), "not valid UTF-8"),
-        (lambda d: (d.mkdir(), (d / "x.txt").write_bytes(b"\x00\x01\x02")), "binary"),
+        (lambda d: d.mkdir(), "holds no readable document"),
+        (lambda d: (d.mkdir(), (d / "x.txt").write_bytes(b"\x00\x01\x02")), "x.txt: binary"),
+        (lambda d: (d.mkdir(), (d / "x.xlsx").write_bytes(b"PK\x03\x04")), r"x.xlsx: unsupported format \(.xlsx\)"),
     ],
 )
 def test_bad_corpus_is_reported_with_the_file(tmp_path, setup, message):
@@ -55,3 +55,44 @@ def test_bad_corpus_is_reported_with_the_file(tmp_path, setup, message):
     setup(folder)
     with pytest.raises(CorpusError, match=message):
         load_corpus(folder)
+
+
+def test_a_file_that_is_not_utf8_is_read_as_windows_1252_and_said(tmp_path):
+    from rag.documents import scan_corpus
+
+    (tmp_path / "vieux.txt").write_bytes("Le café est très bon, même à Noël.".encode("cp1252"))
+    (tmp_path / "unicode.txt").write_bytes("Déjà vu.".encode("utf-16"))
+    corpus = scan_corpus(tmp_path)
+    docs = {d.name: d for d in corpus.documents}
+    assert docs["vieux.txt"].text == "Le café est très bon, même à Noël."
+    assert docs["vieux.txt"].notices == ("not UTF-8 (byte 6): read as Windows-1252",)
+    assert docs["unicode.txt"].text == "Déjà vu." and not docs["unicode.txt"].notices
+
+
+def test_a_mixed_folder_reports_every_skipped_file_with_its_reason(tmp_path):
+    from rag.documents import scan_corpus
+
+    (tmp_path / "ok.txt").write_text("Un texte lisible.")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "empty.txt").write_text("  \n")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    corpus = scan_corpus(tmp_path)
+    assert [d.name for d in corpus.documents] == ["ok.txt"]
+    reasons = {s.name: s.reason for s in corpus.skipped}
+    assert set(reasons) == {"photo.png", "empty.txt", "broken.pdf"}
+    assert reasons["photo.png"] == "unsupported format (.png)" and reasons["empty.txt"] == "no text"
+    assert corpus.hidden == 1
+    with pytest.raises(CorpusError, match="broken.pdf: .*--strict"):
+        scan_corpus(tmp_path, strict=True)
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path):
+    from rag.documents import scan_corpus
+
+    (tmp_path / "a.txt").write_text("Premier texte.")
+    first = scan_corpus(tmp_path)
+    (tmp_path / "b.txt").write_text("Second texte.")
+    second = scan_corpus(tmp_path, previous={d.sha256: d for d in first.documents})
+    assert second.reused == 1 and [d.name for d in second.documents] == ["a.txt", "b.txt"]

@@ -42,3 +42,25 @@ def test_gold_file_errors_name_the_line(tmp_path):
     path.write_text(json.dumps({"id": "a", "question": "Q ?", "answers": [], "unanswerable": False}) + "\n")
     with pytest.raises(UsageError, match="at least one acceptable answer"):
         read_gold(path)
+
+
+def test_a_correct_citation_into_a_pdf_is_scored_on_its_page():
+    from types import SimpleNamespace
+
+    from rag.citations import Citation
+    from rag.evaluation import GoldQuestion, answer_metrics, answer_record
+
+    gold = GoldQuestion("q", "Combien ?", ["891"], ["bylaw.pdf"], False, page=3)
+
+    def run(page):
+        quote = "La Ville estime à 891 le nombre de nouvelles unités."
+        result = SimpleNamespace(text=quote + " [1]", refused=False, mode="extractive", draft="", tokens_per_s=None,
+                                 timings={"retrieve": 1, "first_token": 1, "total": 1},
+                                 citations=[Citation(1, "bylaw.pdf", 4, 10, 62, quote, page)])
+        record = answer_record(gold, result, lambda source, start, end: quote)
+        return {**record, "unanswerable": False}
+
+    right, wrong = run(3), run(4)
+    assert right["page_correct"] and not right["problems"]
+    assert not wrong["page_correct"] and wrong["problems"] == ["cites page 4, the answer is on page 3"]
+    assert answer_metrics([right, wrong])["citations"]["page_accuracy"] == 0.5
