@@ -1,6 +1,7 @@
 """Disagreeing sources: when the evidence gives different figures for the same kind of quantity
-(the same unit: 'millions de dollars', 'milliards de dollars', 'GPU H800'...), show each one with
-its own citation instead of silently picking one."""
+(the same thing counted: dollars, whatever the magnitude word — '42 dollars' against '5,5 millions
+de dollars' —, percentages, 'GPU H800'...), show each one with its own citation instead of
+silently picking one."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from dataclasses import dataclass
 from rag.evidence import Evidence
 from rag.text import fold, join_numbers, normalize
 
+# A figure and what it counts: a percentage, an amount of money (a magnitude word before the
+# currency is part of the amount: "5,5 millions de dollars", "$5.5 million"), or GPUs.
+_MAGNITUDES = {"mille": 1e3, "thousand": 1e3, "million": 1e6, "millions": 1e6, "milliard": 1e9, "milliards": 1e9,
+               "billion": 1e9, "billions": 1e9}
+_CURRENCIES = {"$": "dollars", "€": "euros", "dollar": "dollars", "dollars": "dollars", "euro": "euros",
+               "euros": "euros", "yuan": "yuans", "yuans": "yuans"}
 _FIGURE = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:[ .]\d{3})+|\d+(?:[.,]\d+)?)\s*"
-    r"(%|(?:millions?|milliards?|mille)\s+(?:de\s+|d')?(?:dollars|euros|yuans)|[$€]|dollars|euros|"
-    r"(?:gpu|puces)(?:\s+(?:nvidia\s+)?[a-z]\d+)?)",
+    r"(?P<before>[$€]\s?)?(?<![\w.,])(?P<number>\d{1,3}(?:[ .]\d{3})+|\d+(?:[.,]\d+)?)\s*"
+    r"(?P<unit>%|(?:(?P<magnitude>millions?|milliards?|mille|thousand|billions?)\s+(?:de\s+|d'|of\s+)?)?"
+    r"(?:dollars?|euros?|yuans?|[$€])|(?P<scale>millions?|milliards?|mille|thousand|billions?)\b|"
+    r"(?:gpu|puces)(?:\s+(?:nvidia\s+)?[a-z]\d+)?)?",
     re.IGNORECASE,
 )
 
@@ -21,22 +29,44 @@ _FIGURE = re.compile(
 @dataclass(frozen=True)
 class Figure:
     value: str  # as written in the source, e.g. '5,5 millions de dollars'
-    number: str  # normalised, e.g. '5.5'
-    unit: str  # folded, e.g. 'millions de dollars'
+    number: float  # on one scale: 5,5 millions de dollars -> 5500000.0
+    unit: str  # what is counted, folded: 'dollars', '%', 'gpu h800'
     evidence: Evidence
 
 
-def figures(evidence: Evidence) -> list[Figure]:
-    text = normalize(evidence.text)
+def parse_figures(text: str) -> list[tuple[str, float, str]]:
+    """(as written, value on one scale, unit) of the figures of a text that carry a unit.
+
+    >>> parse_figures("R1 a coûté 5,5 millions de dollars, pas 42 dollars ni $6 million.")
+    [('5,5 millions de dollars', 5500000.0, 'dollars'), ('42 dollars', 42.0, 'dollars'), ('$6 million', 6000000.0, 'dollars')]
+    >>> parse_figures("un four de 3 millions d'euros")
+    [("3 millions d'euros", 3000000.0, 'euros')]
+    >>> parse_figures("avec 2 000 GPU Nvidia H800, en baisse de 17 %")
+    [('2 000 GPU Nvidia H800', 2000.0, 'gpu h800'), ('17 %', 17.0, '%')]
+    """
     found = []
-    for m in _FIGURE.finditer(text):
-        found.append(Figure(m.group(0).strip(), join_numbers(m.group(1)).replace(" ", ""), _unit(m.group(2)), evidence))
+    for m in _FIGURE.finditer(normalize(text)):
+        unit_text = fold(m.group("unit") or "")
+        currency = _CURRENCIES.get((m.group("before") or "").strip())
+        # "$6 million": the currency before the number, the magnitude word alone after it
+        magnitude = _MAGNITUDES.get(fold(m.group("magnitude") or m.group("scale") or ""), 1.0)
+        if unit_text.startswith(("gpu", "puces")) or unit_text == "%":
+            unit = " ".join(unit_text.replace("nvidia ", "").split())
+        else:
+            last = re.split(r"[\s']+", unit_text)[-1]  # "millions d'euros" -> "euros"
+            unit = _CURRENCIES.get(last) or currency or ""  # a bare "6 millions" counts nothing known
+        if not unit:
+            continue
+        try:
+            number = float(join_numbers(m.group("number")).replace(" ", "")) * magnitude
+        except ValueError:
+            continue
+        found.append((m.group(0).strip(), number, unit))
     return found
 
 
-def _unit(raw: str) -> str:
-    """'GPU Nvidia H800' -> 'gpu h800', 'Millions de dollars' -> 'millions de dollars'."""
-    return " ".join(fold(raw).replace("nvidia ", "").split())
+def figures(evidence: Evidence) -> list[Figure]:
+    return [Figure(value, number, unit, evidence) for value, number, unit in parse_figures(evidence.text)]
 
 
 # Words that make a question about money, so money units are the quantity it asks about.
@@ -45,15 +75,15 @@ _MONEY_WORDS = frozenset(
     "investissements valeur capitalisation perte perdu baisse chute amputee montant somme "
     "cost costs spend spent spending price budget invest investment value loss lose lost worth".split()
 )
-_MONEY_UNIT = re.compile(r"dollars|euros|yuans|[$€]")
+_MONEY_UNIT = re.compile(r"dollars|euros|yuans")
 
 
 def relevant_units(question: str, units: set[str]) -> set[str]:
     """Units the question is about: those whose words it uses, and money if it asks about money.
 
-    >>> sorted(relevant_units("Combien a coûté R1 ?", {"millions de dollars", "gpu h800"}))
-    ['millions de dollars']
-    >>> sorted(relevant_units("Combien de GPU H800 ?", {"millions de dollars", "gpu h800"}))
+    >>> sorted(relevant_units("Combien a coûté R1 ?", {"dollars", "gpu h800"}))
+    ['dollars']
+    >>> sorted(relevant_units("Combien de GPU H800 ?", {"dollars", "gpu h800"}))
     ['gpu h800']
     """
     asked = set(fold(question).replace("-", " ").replace("'", " ").split())
@@ -67,7 +97,7 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
     evidence sentences from at least two files give at least two different values for it."""
     if not evidence:
         return []
-    stated = {_unit(m.group(2)) for m in _FIGURE.finditer(normalize(answer))}
+    stated = {unit for _, _, unit in parse_figures(answer)}
     best = max(e.coverage for e in evidence)
     relevant = [e for e in evidence if e.coverage >= min_coverage_ratio * best]
     by_unit: dict[str, list[Figure]] = {}
@@ -79,7 +109,7 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
     for unit, group in by_unit.items():
         if unit not in wanted:
             continue
-        values = {f.number for f in group}
+        values = {round(f.number, 6) for f in group}
         sources = {f.evidence.source for f in group}
         if len(values) >= 2 and len(sources) >= 2:
             conflicts.append(group)
@@ -87,10 +117,10 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
         return []
     # the unit the top evidence talks about wins
     conflicts.sort(key=lambda g: min(f.evidence.n for f in g))
-    seen: set[str] = set()
+    seen: set[float] = set()
     distinct = []
     for figure in conflicts[0]:
-        if figure.number not in seen:
-            seen.add(figure.number)
+        if round(figure.number, 6) not in seen:
+            seen.add(round(figure.number, 6))
             distinct.append(figure)
     return distinct
