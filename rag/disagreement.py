@@ -32,24 +32,31 @@ class Figure:
     number: float  # on one scale: 5,5 millions de dollars -> 5500000.0
     unit: str  # what is counted, folded: 'dollars', '%', 'gpu h800'
     evidence: Evidence
+    magnitude: str = ""  # the magnitude word as written, folded: 'millions', 'milliard', ''
+
+    @property
+    def written_unit(self) -> str:
+        """'millions dollars': the unit with its magnitude word, as the text puts it."""
+        return f"{self.magnitude} {self.unit}".strip()
 
 
-def parse_figures(text: str) -> list[tuple[str, float, str]]:
-    """(as written, value on one scale, unit) of the figures of a text that carry a unit.
+def parse_figures(text: str) -> list[tuple[str, float, str, str]]:
+    """(as written, value on one scale, unit, magnitude word) of the figures of a text that carry a unit.
 
     >>> parse_figures("R1 a coûté 5,5 millions de dollars, pas 42 dollars ni $6 million.")
-    [('5,5 millions de dollars', 5500000.0, 'dollars'), ('42 dollars', 42.0, 'dollars'), ('$6 million', 6000000.0, 'dollars')]
+    [('5,5 millions de dollars', 5500000.0, 'dollars', 'millions'), ('42 dollars', 42.0, 'dollars', ''), ('$6 million', 6000000.0, 'dollars', 'million')]
     >>> parse_figures("un four de 3 millions d'euros")
-    [("3 millions d'euros", 3000000.0, 'euros')]
+    [("3 millions d'euros", 3000000.0, 'euros', 'millions')]
     >>> parse_figures("avec 2 000 GPU Nvidia H800, en baisse de 17 %")
-    [('2 000 GPU Nvidia H800', 2000.0, 'gpu h800'), ('17 %', 17.0, '%')]
+    [('2 000 GPU Nvidia H800', 2000.0, 'gpu h800', ''), ('17 %', 17.0, '%', '')]
     """
     found = []
     for m in _FIGURE.finditer(normalize(text)):
         unit_text = fold(m.group("unit") or "")
         currency = _CURRENCIES.get((m.group("before") or "").strip())
         # "$6 million": the currency before the number, the magnitude word alone after it
-        magnitude = _MAGNITUDES.get(fold(m.group("magnitude") or m.group("scale") or ""), 1.0)
+        word = fold(m.group("magnitude") or m.group("scale") or "")
+        magnitude = _MAGNITUDES.get(word, 1.0)
         if unit_text.startswith(("gpu", "puces")) or unit_text == "%":
             unit = " ".join(unit_text.replace("nvidia ", "").split())
         else:
@@ -61,12 +68,12 @@ def parse_figures(text: str) -> list[tuple[str, float, str]]:
             number = float(join_numbers(m.group("number")).replace(" ", "")) * magnitude
         except ValueError:
             continue
-        found.append((m.group(0).strip(), number, unit))
+        found.append((m.group(0).strip(), number, unit, word))
     return found
 
 
 def figures(evidence: Evidence) -> list[Figure]:
-    return [Figure(value, number, unit, evidence) for value, number, unit in parse_figures(evidence.text)]
+    return [Figure(value, number, unit, evidence, word) for value, number, unit, word in parse_figures(evidence.text)]
 
 
 # Words that make a question about money, so money units are the quantity it asks about.
@@ -92,22 +99,31 @@ def relevant_units(question: str, units: set[str]) -> set[str]:
 
 
 def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
-                        min_coverage_ratio: float = 0.35) -> list[Figure]:
+                        min_coverage_ratio: float = 0.35, same_subject_ratio: float = 0.8) -> list[Figure]:
     """Figures of a unit that the question asks about and the answer states, when relevant
-    evidence sentences from at least two files give at least two different values for it."""
+    evidence sentences from at least two files give at least two different values for it.
+
+    Figures written with the same magnitude word ('6 millions de dollars', '5,5 millions de
+    dollars') are compared across every sentence that matches the question reasonably
+    (`min_coverage_ratio` of the best coverage). Figures of other magnitudes ('42 dollars' against
+    '5,5 millions de dollars') are compared only between sentences that match the question about
+    as well as the best one (`same_subject_ratio`): a training cost in millions and a market loss
+    in billions, found in sentences that match the question less well, are not the same quantity."""
     if not evidence:
         return []
-    stated = {unit for _, _, unit in parse_figures(answer)}
+    stated = {unit for _, _, unit, _ in parse_figures(answer)}
     best = max(e.coverage for e in evidence)
-    relevant = [e for e in evidence if e.coverage >= min_coverage_ratio * best]
-    by_unit: dict[str, list[Figure]] = {}
-    for e in relevant:
+    groups: dict[tuple[str, str], list[Figure]] = {}
+    for e in evidence:
         for figure in figures(e):
-            by_unit.setdefault(figure.unit, []).append(figure)
+            if e.coverage >= min_coverage_ratio * best:
+                groups.setdefault(("written", figure.written_unit), []).append(figure)
+            if e.coverage >= same_subject_ratio * best:
+                groups.setdefault(("scaled", figure.unit), []).append(figure)
+    wanted = relevant_units(question, {f.unit for group in groups.values() for f in group}) & stated
     conflicts = []
-    wanted = relevant_units(question, set(by_unit)) & stated
-    for unit, group in by_unit.items():
-        if unit not in wanted:
+    for group in groups.values():
+        if group[0].unit not in wanted:
             continue
         values = {round(f.number, 6) for f in group}
         sources = {f.evidence.source for f in group}
@@ -115,11 +131,11 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
             conflicts.append(group)
     if not conflicts:
         return []
-    # the unit the top evidence talks about wins
-    conflicts.sort(key=lambda g: min(f.evidence.n for f in g))
+    # the group the top evidence talks about wins; of two, the one with more figures
+    conflicts.sort(key=lambda g: (min(f.evidence.n for f in g), -len(g)))
     seen: set[float] = set()
     distinct = []
-    for figure in conflicts[0]:
+    for figure in sorted(conflicts[0], key=lambda f: f.evidence.n):
         if round(figure.number, 6) not in seen:
             seen.add(round(figure.number, 6))
             distinct.append(figure)

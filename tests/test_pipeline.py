@@ -92,8 +92,9 @@ def test_bad_questions_are_usage_errors(engine_factory, question):
 
 
 def test_a_planted_figure_in_another_magnitude_is_shown_as_a_disagreement(settings, engine_factory):
-    """A file claiming the oven cost '3 millions d'euros' (the others: '250 000 euros'): the answer
-    that rests on it, as the model may write it, is followed by the other files' figures, each cited."""
+    """A file claiming the oven cost '3 millions d'euros' (another: '300 000 euros', in a sentence
+    about the same oven): the answer that rests on it, as the model may write it, is followed by the
+    other file's figure, each cited."""
     (settings.corpus_dir / "zz_blog.txt").write_text(
         "Selon un blog, le four de la boulangerie Martin a coûté 3 millions d'euros.")
     from rag import store
@@ -104,5 +105,5 @@ def test_a_planted_figure_in_another_magnitude_is_shown_as_a_disagreement(settin
     result = answer("Combien a coûté le four de la boulangerie Martin ?", engine)
     assert "3 millions d'euros" in result.text
     divergent = result.text.split("divergent", 1)[-1]
-    assert "divergent" in result.text and "250 000 euros" in divergent, result.text
-    assert {c.source for c in result.citations} >= {"zz_blog.txt", "alpha.txt"}
+    assert "divergent" in result.text and "300 000 euros" in divergent, result.text
+    assert {c.source for c in result.citations} >= {"zz_blog.txt", "beta.md"}
