@@ -26,7 +26,9 @@ def _settings(ctx: click.Context, collection: str | None = None, **flags) -> Set
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--models", "manifest_path", type=click.Path(path_type=Path), help="Model manifest (default models.txt).")
+@click.option("--models", "manifest_path", type=click.Path(path_type=Path),
+              help="Model manifest (default: ./models.txt when there is one, else the one shipped with rag; "
+                   "entries of ~/.config/rag/models.txt are added to the default).")
 @click.pass_context
 def cli(ctx: click.Context, manifest_path: Path | None) -> None:
     """Local, citation-grounded question answering over a folder of documents."""
@@ -53,6 +55,7 @@ def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars,
     from rag.indexing import index_collection, watch_changes
     from rag.pipeline import load_configured_embedder
     from rag.progress import Progress
+    from rag.render import safe_terminal
 
     settings = _settings(ctx, index_dir=index_dir, embedder=embedder, chunk_chars=chunk_chars)
     target = locate(collection, settings.index_dir, settings.collections_dir)
@@ -90,16 +93,18 @@ def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars,
     click.echo(f"watching {folder} for changes (Ctrl-C to stop)")
     for names in watch_changes(folder):
         shown = ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else "")
-        click.echo(f"changed: {shown}")
+        click.echo(f"changed: {safe_terminal(shown)}")
         try:
             run_once()
         except RagError as exc:  # a folder emptied for a moment, say: report and keep watching
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {safe_terminal(exc)}", err=True)
 
 
 def _print_ingestion(corpus) -> None:
     """What was read (by format, with pages), what was skipped and why: nothing is skipped silently."""
     from collections import Counter
+
+    from rag.render import safe_terminal
 
     formats = Counter(d.format for d in corpus.documents)
     pages = sum(len({p for _, p in d.pages}) for d in corpus.documents)
@@ -110,11 +115,11 @@ def _print_ingestion(corpus) -> None:
                + (f"; {corpus.reused} unchanged, not parsed again" if corpus.reused else "") + ")")
     for document in corpus.documents:
         for notice in document.notices:
-            click.echo(f"  note: {document.name}: {notice}")
+            click.echo(safe_terminal(f"  note: {document.name}: {notice}"))
     if corpus.skipped:
         click.echo(f"skipped {len(corpus.skipped)} files:", err=True)
         for skipped in corpus.skipped:
-            click.echo(f"  {skipped.name}: {skipped.reason}", err=True)
+            click.echo(safe_terminal(f"  {skipped.name}: {skipped.reason}"), err=True)
     if corpus.hidden:
         click.echo(f"ignored {corpus.hidden} hidden files (names or folders starting with '.' or '~$')")
 
@@ -138,14 +143,14 @@ def _answer_options(f):
 def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, generator, temperature, as_json):
     """Answer a question from the indexed documents, with citations."""
     from rag.pipeline import Engine, answer, validate_question
-    from rag.render import answer_json, print_answer
+    from rag.render import answer_json, json_text, print_answer, safe_terminal
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
                          temperature=temperature, use_llm=False if no_llm else None)
     validate_question(question, settings)  # fail fast, before loading anything
     engine = Engine.load(settings)
     if as_json:
-        click.echo(json.dumps(answer_json(answer(question, engine)), ensure_ascii=False, indent=2))
+        click.echo(json_text(answer_json(answer(question, engine))))
         return
     streamed: list[str] = []
 
@@ -153,7 +158,7 @@ def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, gene
         if not streamed:  # the model's words are a draft until every sentence is checked
             click.echo(click.style("draft, not yet checked: ", dim=True), nl=False)
         streamed.append(piece)
-        click.echo(click.style(piece, dim=True), nl=False)
+        click.echo(click.style(safe_terminal(piece, keep_newlines=True), dim=True), nl=False)
 
     result = answer(question, engine, on_token=show)
     print_answer(result, "".join(streamed))
@@ -168,14 +173,14 @@ def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, gene
 def search_command(ctx, query, k, retrieval, index_dir, collection, explain, as_json):
     """Show the ranked passages for a query, without generating."""
     from rag.pipeline import Engine, validate_question
-    from rag.render import hit_json, print_hits
+    from rag.render import hit_json, json_text, print_hits
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir)
     validate_question(query, settings)
     engine = Engine.load(settings)
     hits = engine.retriever.search(query, settings.k)
     if as_json:
-        click.echo(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        click.echo(json_text([hit_json(h) for h in hits]))
     else:
         print_hits(hits, explain)
 
@@ -231,9 +236,17 @@ def fetch_command(ctx, names, fetch_all):
 
 
 def main() -> None:
+    import io
+
+    from rag.render import safe_terminal  # messages name files and repeat the user's input: no raw control characters
+
+    class SafeFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return safe_terminal(super().format(record))
+
     # The library's notices (a fallback it had to take, say) reach the user as "warning: ..." lines.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setFormatter(SafeFormatter("warning: %(message)s"))
     logger = logging.getLogger("rag")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
@@ -244,10 +257,12 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        click.echo(safe_terminal(shown.getvalue(), keep_newlines=True), err=True, nl=False)
         sys.exit(exc.exit_code)
     except RagError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {safe_terminal(exc)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted; any index being built was left unfinished and the previous one is intact", err=True)
@@ -255,7 +270,7 @@ def main() -> None:
     except Exception as exc:  # a bug: one line for the user, the traceback only when asked for
         if os.environ.get("RAG_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (set RAG_DEBUG=1 to see the traceback)", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {safe_terminal(exc)} (set RAG_DEBUG=1 to see the traceback)", err=True)
         sys.exit(1)
 
 
@@ -310,6 +325,7 @@ def collections_command(ctx, index_dir):
     """List the collections: name, documents, folder."""
     from rag import store
     from rag.collections import list_collections
+    from rag.render import safe_terminal
 
     settings = _settings(ctx, index_dir=index_dir)
     found = list_collections(settings.index_dir, settings.collections_dir)
@@ -320,7 +336,7 @@ def collections_command(ctx, index_dir):
             count = f"{len(store.load_manifest(c.index_dir)['documents'])} documents"
         except RagError:
             count = "not built"
-        click.echo(f"{c.name:<20} {count:<16} {c.corpus_dir or '(folder not recorded)'}  [{c.index_dir}]")
+        click.echo(safe_terminal(f"{c.name:<20} {count:<16} {c.corpus_dir or '(folder not recorded)'}  [{c.index_dir}]"))
 
 
 @cli.command("serve")
@@ -328,20 +344,33 @@ def collections_command(ctx, index_dir):
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
 @index_option
 @collection_option
-@click.option("--auth", envvar="RAG_AUTH", help="Require a login, as user:password (or set RAG_AUTH).")
+@click.option("--auth", envvar="RAG_AUTH",
+              help="Require a login, as user:password. Prefer RAG_AUTH or --auth-file: a command line "
+                   "is visible to other users of the machine.")
+@click.option("--auth-file", type=click.Path(path_type=Path),
+              help="Require a login: a file whose first line is user:password (chmod 600 it).")
 @click.pass_context
-def serve_command(ctx, host, port, index_dir, collection, auth):
+def serve_command(ctx, host, port, index_dir, collection, auth, auth_file):
     """Start the chat web page (Gradio); indexes and models are loaded once."""
+    from click.core import ParameterSource
+
     from rag.engines import Engines
     from rag.errors import UsageError
-    from rag.web import launch
+    from rag.web import launch, parse_credentials, read_auth_file
 
+    typed = ctx.get_parameter_source("auth") == ParameterSource.COMMANDLINE  # not from RAG_AUTH
     credentials = None
-    if auth:
-        user, sep, password = auth.partition(":")
-        if not (sep and user and password):
-            raise UsageError("--auth must be user:password")
-        credentials = (user, password)
+    if auth_file is not None:
+        if auth and typed:
+            raise UsageError("give --auth or --auth-file, not both")
+        credentials = read_auth_file(auth_file)  # over RAG_AUTH: the file was named on purpose
+        if auth_file.stat().st_mode & 0o077:
+            click.echo(f"warning: {auth_file} can be read by other users of this machine; chmod 600 it", err=True)
+    elif auth:
+        if typed:
+            click.echo("warning: --auth shows the password to other users of this machine (ps); "
+                       "set RAG_AUTH or use --auth-file instead", err=True)
+        credentials = parse_credentials(auth, "--auth" if typed else "RAG_AUTH")
     settings = _settings(ctx, index_dir=index_dir)
     engines = Engines(settings)
     engines.get(collection).warm_up()  # the first collection shown, and the model, loaded now

@@ -94,6 +94,14 @@ def scan_corpus(folder: Path, strict: bool = False, previous: dict[str, Document
     for done, path in enumerate(paths, start=1):
         name = path.relative_to(folder).as_posix()
         try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are no text in the name (surrogate escapes)
+            shown = name.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            if strict:
+                raise CorpusError(f"{shown}: the file name is not UTF-8; rename it") from None
+            corpus.skipped.append(Skipped(shown, "the file name is not UTF-8; rename it"))
+            continue
+        try:
             document, reused = _read(path, name, previous or {})
             corpus.documents.append(document)
             corpus.reused += reused

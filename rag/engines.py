@@ -117,9 +117,12 @@ class Engines:
             raise UsageError(f"collection {collection.name!r} does not record its folder; re-index it with --corpus")
         folder = collection.corpus_dir.resolve()
         target = (folder / document).resolve()
-        if not target.is_relative_to(folder) or not target.is_file():
+        indexed = self.get(collection.name).index.texts
+        # Only a document of the index, inside the folder: not the folder's other files (gold.jsonl...)
+        if (document not in indexed or not target.is_relative_to(folder) or not target.is_file()
+                or target.relative_to(folder).as_posix() != document):
             raise UsageError(f"{document!r} is not a document of collection {collection.name!r}")
-        others = [d for d in self.get(collection.name).index.texts if d != target.relative_to(folder).as_posix()]
+        others = [d for d in indexed if d != document]
         if not others:
             raise UsageError(f"{document!r} is the last document of collection {collection.name!r}; "
                              "a collection cannot be empty")

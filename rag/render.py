@@ -1,13 +1,69 @@
-"""Turning answers and hits into JSON objects and terminal text."""
+"""Turning answers and hits into JSON objects and terminal text.
+
+Everything printed that comes from a document, a file name or a request goes through
+`safe_terminal` (or `json_text` for --json): a document or a file name holding an escape sequence
+(`\x1b]0;title\x07`, `\x1b[2J`) must not retitle, clear or recolour the user's terminal.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from typing import TYPE_CHECKING
 
 import click
 
-from rag.pipeline import Answer
-from rag.retrieval import Hit
+if TYPE_CHECKING:  # the error path of every command uses safe_terminal: no numpy nor index code for it
+    from rag.pipeline import Answer
+    from rag.retrieval import Hit
+
+
+# C0 controls, DEL, C1 controls (the 8-bit CSI \x9b works like \x1b[ on some terminals), the
+# bidirectional embeddings, overrides and isolates (they reorder what is shown: "txt.exe" can be
+# displayed as "exe.txt"), and lone surrogates (the bytes of a file name that is not UTF-8).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def safe_terminal(text: object, keep_newlines: bool = False) -> str:
+    r"""`text` with every control character shown as an escape, so printing it cannot drive the terminal.
+
+    Newlines (and tabs) are kept with `keep_newlines` (an answer's own lines), and shown as `\n`
+    otherwise (a file name). A byte of a file name that is not UTF-8 is shown as that byte.
+
+    >>> safe_terminal("evil\x1b]0;pwned\x07.txt")
+    'evil\\x1b]0;pwned\\x07.txt'
+    >>> safe_terminal("two\nlines.txt"), safe_terminal("a\nb\rc", keep_newlines=True)
+    ('two\\nlines.txt', 'a\nb\\rc')
+    >>> safe_terminal("\x9b31m \x7f \u202etxt.exe bad\udcff.txt é")
+    '\\x9b31m \\x7f \\u202etxt.exe bad\\xff.txt é'
+    """
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        if keep_newlines and char in "\n\t":
+            return char
+        if char in _NAMED:
+            return _NAMED[char]
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a byte that is not UTF-8
+            return f"\\x{code - 0xDC00:02x}"
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+    return _UNSAFE.sub(escape, str(text))
+
+
+def json_text(value: object) -> str:
+    r"""JSON for the terminal. json.dumps escapes C0 controls but not DEL, C1 controls, bidi
+    overrides nor lone surrogates: those are written as \uXXXX too (the same string once parsed).
+
+    >>> print(json_text({"s": "a\x1b[2J\x9b\u202e"}))
+    {
+      "s": "a\u001b[2J\u009b\u202e"
+    }
+    """
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False, indent=2))
 
 
 def hit_json(hit: Hit) -> dict:
@@ -44,19 +100,21 @@ def answer_json(result: Answer) -> dict:
 
 
 def print_answer(result: Answer, streamed: str) -> None:
-    """After the streamed text: the checked answer when it differs from the draft, then sources."""
-    click.echo(("\n" + click.style("checked: ", bold=True) if streamed else "") + result.text)
+    """After the streamed text: the checked answer when it differs from the draft, then sources.
+    The answer quotes documents and names files: all of it is shown through `safe_terminal`."""
+    click.echo(("\n" + click.style("checked: ", bold=True) if streamed else "") + safe_terminal(result.text, keep_newlines=True))
     if result.removed:
-        click.echo(click.style(f"removed as unsupported by the sources: {' / '.join(result.removed)}", fg="yellow"))
+        removed = " / ".join(_flat(sentence) for sentence in result.removed)
+        click.echo(click.style(f"removed as unsupported by the sources: {safe_terminal(removed)}", fg="yellow"))
     if result.refused:
         click.echo(click.style("\nClosest passages:" if result.language == "en" else "\nPassages les plus proches :", bold=True))
         for hit in result.hits[:3]:
-            click.echo(f"  {hit.chunk.source}, §{hit.chunk.paragraph}: {_short(hit.chunk.text)}")
+            click.echo(safe_terminal(f"  {hit.chunk.source}, §{hit.chunk.paragraph}: {_short(hit.chunk.text)}"))
     else:
         click.echo(click.style("\nSources:", bold=True))
         for c in result.citations:
-            click.echo(f"[{c.n}] {where(c.source, c.paragraph, c.page, c.heading)} ({c.start}-{c.end}): "
-                       f"\"{' '.join(c.quote.split())}\"")
+            click.echo(safe_terminal(f"[{c.n}] {where(c.source, c.paragraph, c.page, c.heading)} ({c.start}-{c.end}): "
+                                     f"\"{_flat(c.quote)}\""))
     t = result.timings
     click.echo(click.style(
         f"\nretrieval {t['retrieve']:.0f} ms · first token {t['first_token']:.0f} ms · total {t['total']:.0f} ms · {result.mode}",
@@ -67,13 +125,13 @@ def print_hits(hits: list[Hit], explain: bool) -> None:
     if not hits:
         click.echo("no passage found")
     for h in hits:
-        click.echo(click.style(f"#{h.rank} {h.chunk.source}, §{h.chunk.paragraph} ({h.chunk.start}-{h.chunk.end})", bold=True)
-                   + f"  fused {h.score:.4f}")
+        heading = safe_terminal(f"#{h.rank} {h.chunk.source}, §{h.chunk.paragraph} ({h.chunk.start}-{h.chunk.end})")
+        click.echo(click.style(heading, bold=True) + f"  fused {h.score:.4f}")
         if explain:
             lex = "-" if h.lexical_rank is None else f"#{h.lexical_rank} ({h.lexical_score:.3f})"
             den = "-" if h.dense_rank is None else f"#{h.dense_rank} ({h.dense_score:.3f})"
             click.echo(f"   lexical {lex} · dense {den} · fused {h.score:.4f}")
-        click.echo(f"   {_short(h.chunk.text, 300)}")
+        click.echo(f"   {safe_terminal(_short(h.chunk.text, 300))}")
 
 
 def where(source: str, paragraph: int, page: int | None = None, heading: str | None = None) -> str:
@@ -90,6 +148,11 @@ def where(source: str, paragraph: int, page: int | None = None, heading: str | N
     return ", ".join(parts + [f"§{paragraph}"])
 
 
+def _flat(text: str) -> str:
+    """One line: runs of whitespace, newlines included, become one space."""
+    return " ".join(text.split())
+
+
 def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+    text = _flat(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -4,6 +4,7 @@ it in one place: `Settings.from_env()` then `dataclasses.replace(settings, **fla
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,18 @@ DEFAULT_EMBEDDER = "use-multilingual"
 
 
 def _default_models_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag" / "models"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag" / "models"
+
+
+def _default_manifest() -> Path:
+    """`--models` / RAG_MANIFEST_PATH when given (they replace this); else ./models.txt when the
+    current folder has one (the project's, which users edit); else the manifest shipped inside the
+    package, so `rag` works from any folder. The user's ~/.config/rag/models.txt extends either
+    default (see rag.models.read_manifest)."""
+    from rag.models import PACKAGED_MANIFEST
+
+    local = Path("models.txt")
+    return local if local.is_file() else PACKAGED_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -21,7 +33,7 @@ class Settings:
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path("index")  # the index of the collection named "default"
     collections_dir: Path = Path("collections")  # one folder per named collection
-    manifest_path: Path = Path("models.txt")
+    manifest_path: Path = field(default_factory=_default_manifest)
     models_dir: Path = field(default_factory=_default_models_dir)
     embedder: str | None = None  # None: the index's own embedder (and DEFAULT_EMBEDDER to build one)
     generator: str = "gemma3-270m"
@@ -78,6 +90,30 @@ class Settings:
             raise UsageError(f"temperature must be between 0 and 2, not {self.temperature}")
         if self.chunk_chars < 100:
             raise UsageError(f"chunk size must be at least 100 characters, not {self.chunk_chars}")
+        # A NaN or infinite weight, threshold or ratio compares false with everything: scores
+        # would print as "nan" and refusals or checks would silently never (or always) happen.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"{f.name} must be a finite number, not {value}")
+        for name, least in (("evidence_sentences", 1), ("max_answer_tokens", 1), ("max_question_chars", 1),
+                            ("rrf_k", 0), ("n_threads", 0), ("n_gpu_layers", -1)):
+            if getattr(self, name) < least:
+                raise UsageError(f"{name} must be at least {least}, not {getattr(self, name)}")
+        if self.n_ctx != 0 and self.n_ctx < 512:
+            raise UsageError(f"n_ctx must be 0 (the model's own) or at least 512 tokens, not {self.n_ctx}")
+        if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight == 0:
+            raise UsageError(f"dense and lexical weights must be >= 0 and not both 0, not {self.dense_weight} "
+                             f"and {self.lexical_weight}")
+        if not 0.0 <= self.agreement_ratio <= 1.0:
+            raise UsageError(f"agreement ratio must be between 0 and 1, not {self.agreement_ratio}")
+        # A folder option naming a file would read as "no index here, build one" and then fail to build.
+        for name, what in (("index_dir", "index folder (--index, RAG_INDEX_DIR)"),
+                           ("collections_dir", "collections folder (RAG_COLLECTIONS_DIR)"),
+                           ("models_dir", "models folder (RAG_MODELS_DIR)")):
+            folder: Path = getattr(self, name)
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"the {what} {folder} is a file; give a folder")
         return self
 
 
@@ -89,6 +125,8 @@ def _parse(name: str, raw: str, type_name: object) -> object:
         if "str" in type_name:
             return raw
         if "Path" in type_name:
+            if not raw.strip():  # Path("") is the current folder: an index or manifest would land there
+                raise ValueError(raw)
             return Path(raw)
         if "bool" in type_name:
             if raw.lower() in ("1", "true", "yes", "on"):

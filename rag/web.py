@@ -7,28 +7,38 @@ front of the model (llama.cpp is not thread-safe).
 Everything taken from a document or a request is escaped: HTML panels get `html.escape`, chat
 messages (which Gradio renders as Markdown) get every Markdown and HTML character escaped, so a
 document holding `![x](http://…)` or `<img …>` shows that text and makes the browser fetch nothing.
+
+Every parameter of every API endpoint (/ask, /chat, /upload, /remove) goes through the checks of
+"requests" below (types, sizes, names) and a malformed one is answered with a clear `gr.Error`; the
+chat history a client sends is cut to its last text messages; Gradio's own upload route takes nothing
+where the page takes no upload (`UploadGuard`); a login slows down repeated failures
+(`LoginThrottle`); the server prints no share hint and sends Gradio no telemetry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import html
 import ipaddress
+import math
 import queue
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import store
-from rag.collections import DEFAULT, Collection
+from rag.collections import DEFAULT, Collection, check_name
 from rag.engines import Engines, Upload, UploadLimits, safe_file_name
 from rag.errors import IndexNotFound, RagError, UsageError
 from rag.followup import contextualize
 from rag.ingest import READERS
 from rag.languages.ui import LANGUAGES, ui_count, ui_text
-from rag.pipeline import Answer, Engine, answer
+from rag.pipeline import Answer, Engine, answer, validate_question
 from rag.render import where
 from rag.settings import RETRIEVAL_MODES
 
@@ -36,6 +46,9 @@ K_RANGE = (1, 15)  # the slider's range; /ask and /chat refuse anything else
 TEMPERATURE_RANGE = (0.0, 1.5)
 MAX_VIEW_CHARS = 200_000  # of a document sent to the viewer, around the quote
 MAX_ANSWERS_KEPT = 30  # answers whose sources stay in the panel (and can open their document)
+MAX_HISTORY_MESSAGES = 2 * MAX_ANSWERS_KEPT  # of the chat history a client sends back: as many exchanges
+MAX_MESSAGE_CHARS = 4000  # per message of that history (a question is at most 2000, escaped it may double)
+MAX_DOCUMENT_NAME = 1000  # characters of a document name given to /remove
 MAX_EXAMPLES = 4
 EXAMPLE_FILES = ("gold.jsonl", "questions.jsonl")  # in the collection's documents folder
 UPLOAD_LIMITS = UploadLimits()
@@ -257,17 +270,314 @@ def _short(text: str, limit: int) -> str:
 
 # ---------------------------------------------------------------- requests, collections, uploads
 
-def check_request(k: object, retrieval: object, temperature: object = None) -> int:
-    """k within the slider's range, a known retrieval mode, a temperature in range; UsageError else."""
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k) or not K_RANGE[0] <= k <= K_RANGE[1]:
-        raise UsageError(f"k must be a whole number between {K_RANGE[0]} and {K_RANGE[1]}, not {k!r}")
-    if retrieval not in RETRIEVAL_MODES:
-        raise UsageError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                    or not TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]):
+_GIVEN = object()  # check_request's temperature: checked only where the endpoint takes one
+
+
+def _brief(value: object) -> str:
+    """A client's value for an error message: its repr, bounded (a 100 000-character value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_request(k: object, retrieval: object, temperature: object = _GIVEN) -> int:
+    """k within the slider's range, a known retrieval mode, a temperature in range (where one is
+    given, None included); UsageError else.
+
+    >>> check_request(5.0, "hybrid", 0.3)
+    5
+    >>> check_request([5], "hybrid")
+    Traceback (most recent call last):
+    ...
+    rag.errors.UsageError: k must be a whole number between 1 and 15, not [5]
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k != int(k) \
+            or not K_RANGE[0] <= k <= K_RANGE[1]:
+        raise UsageError(f"k must be a whole number between {K_RANGE[0]} and {K_RANGE[1]}, not {_brief(k)}")
+    if not isinstance(retrieval, str) or retrieval not in RETRIEVAL_MODES:
+        raise UsageError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {_brief(retrieval)}")
+    if temperature is not _GIVEN and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                      or not TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]):
         raise UsageError(f"temperature must be between {TEMPERATURE_RANGE[0]} and {TEMPERATURE_RANGE[1]}, "
-                         f"not {temperature!r}")
+                         f"not {_brief(temperature)}")
     return int(k)
+
+
+def check_question(question: object, settings) -> str:
+    """The question as text ("" for none: `answer()` says it is empty) within the settings' length.
+
+    >>> from rag.settings import Settings
+    >>> check_question(None, Settings()), check_question("Qui ?", Settings())
+    ('', 'Qui ?')
+    >>> check_question(["Qui ?"], Settings())
+    Traceback (most recent call last):
+    ...
+    rag.errors.UsageError: the question must be text, not list
+    """
+    if question is None:
+        return ""
+    if not isinstance(question, str):
+        raise UsageError(f"the question must be text, not {type(question).__name__}")
+    if question.strip():
+        validate_question(question, settings)  # the length limit, in the CLI's words
+    return question
+
+
+def check_collection(name: object) -> str:
+    """A collection name as the naming rule allows it, or "" for the page's default.
+
+    >>> check_collection(None), check_collection(" handbook ")
+    ('', 'handbook')
+    >>> check_collection("../x")
+    Traceback (most recent call last):
+    ...
+    rag.errors.UsageError: collection name '../x' is not valid: use 1-63 letters, digits, '-' or '_'
+    """
+    if name is None:
+        return ""
+    if not isinstance(name, str):
+        raise UsageError(f"the collection must be a name, not {type(name).__name__}")
+    name = name.strip()
+    if len(name) > 200:
+        raise UsageError(f"collection name {_brief(name)} is not valid: use 1-63 letters, digits, '-' or '_'")
+    return check_name(name) if name else ""
+
+
+def check_flag(value: object, what: str) -> bool:
+    """A checkbox's value: True or False, nothing else (bool("no") is True).
+
+    >>> check_flag(False, "use_llm")
+    False
+    >>> check_flag("no", "use_llm")
+    Traceback (most recent call last):
+    ...
+    rag.errors.UsageError: use_llm must be true or false, not 'no'
+    """
+    if not isinstance(value, bool):
+        raise UsageError(f"{what} must be true or false, not {_brief(value)}")
+    return value
+
+
+def check_document(name: object) -> str:
+    """A document name given to /remove, as text ("" for none) of bounded length; whether it is one of
+    the collection's documents is the caller's to check."""
+    if name is None:
+        return ""
+    if not isinstance(name, str) or len(name) > MAX_DOCUMENT_NAME or "\x00" in name:
+        raise UsageError(f"the document must be a name of at most {MAX_DOCUMENT_NAME} characters, "
+                         f"not {_brief(name) if isinstance(name, str) else type(name).__name__}")
+    return name
+
+
+def check_files(files: object, limits: UploadLimits) -> list[Path]:
+    """The files of an upload (paths Gradio stored), at most `limits.max_files`."""
+    if files is None:
+        return []
+    if isinstance(files, str):
+        files = [files]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise UsageError("files must be a list of uploaded files")
+    if len(files) > limits.max_files:
+        raise UsageError(f"{len(files)} files at once; the limit is {limits.max_files}")
+    return [Path(f) for f in files]
+
+
+def bound_history(history: object) -> list[dict]:
+    """The chat history a client sent, as the page uses it: text messages of the user and the
+    assistant only (no system, file or component message), the last MAX_HISTORY_MESSAGES, each cut
+    to MAX_MESSAGE_CHARS. It only feeds the display: the questions follow-ups lean on and each
+    answer's sources are kept on the server (`turns`, a gr.State a client cannot send).
+
+    >>> bound_history([{"role": "system", "content": [{"type": "text", "text": "x"}]},
+    ...                {"role": "user", "content": [{"type": "text", "text": "Qui ?"}]}])
+    [{'role': 'user', 'content': 'Qui ?'}]
+    >>> len(bound_history([{"role": "user", "content": "y" * 9000}])[0]["content"]) == MAX_MESSAGE_CHARS
+    True
+    """
+    if not isinstance(history, list):
+        return []
+    kept = []
+    for message in history[-MAX_HISTORY_MESSAGES:]:
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            continue
+        text = _message_text(message.get("content"))
+        if text:
+            cut = text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
+            kept.append({"role": message["role"], "content": cut})
+    return kept
+
+
+def _message_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts = [p["text"] for p in content[:20]
+             if isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)]
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------- the login and Gradio's routes
+
+def parse_credentials(text: str, origin: str) -> tuple[str, str]:
+    """`user:password` (the password may hold ':'); a UsageError naming where it came from, never
+    showing the password.
+
+    >>> parse_credentials(" ana :pa:ss", "RAG_AUTH")
+    ('ana', 'pa:ss')
+    """
+    user, sep, password = (text or "").partition(":")
+    user = user.strip()  # as Gradio's login form does with the name typed
+    if not (sep and user and password):
+        raise UsageError(f"{origin} must be user:password")
+    return user, password
+
+
+def read_auth_file(path) -> tuple[str, str]:
+    """The login of `rag serve --auth-file PATH`: the file's first line, user:password."""
+    path = Path(path)
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            line = handle.readline(4096)
+    except UnicodeDecodeError:
+        raise UsageError(f"--auth-file {path}: not UTF-8 text; its first line must be user:password") from None
+    except OSError as exc:
+        raise UsageError(f"--auth-file {path}: cannot read it ({(exc.strerror or 'error').lower()})") from None
+    return parse_credentials(line.rstrip("\r\n"), f"--auth-file {path}: its first line")
+
+
+class LoginThrottle:
+    """The page's login: user and password compared in constant time, repeated failures slowed down.
+
+    Gradio does not give the login function the client's address, so failures are counted per user
+    name tried (every unknown name shares one count, so memory does not grow). After FREE_FAILURES,
+    an attempt waits until FIRST_DELAY, doubling with each further failure up to MAX_DELAY, has passed
+    since the last failure; attempts for one name are checked one at a time, so parallel guesses wait
+    their turn too, and beyond MAX_WAITING waiting ones they are refused unchecked. A success, or
+    FORGET_AFTER seconds without a failure, forgets them. A right login with no failure before it
+    never waits. `login` is the coroutine given to Gradio (awaited in its login route: the server
+    goes on meanwhile).
+    """
+
+    FREE_FAILURES = 3
+    FIRST_DELAY = 0.25
+    MAX_DELAY = 2.0
+    FORGET_AFTER = 15 * 60
+    MAX_WAITING = 8
+
+    def __init__(self, user: str, password: str, clock=time.monotonic, sleep=asyncio.sleep) -> None:
+        self._user, self._password = _utf8(user), _utf8(password)
+        self._clock, self._sleep = clock, sleep
+        self._failures: dict[str, tuple[int, float]] = {}  # key: (count, time of the last failure)
+        self._locks = {"user": asyncio.Lock(), "other": asyncio.Lock()}
+        self._waiting = {"user": 0, "other": 0}
+
+    def _key(self, username: str) -> str:
+        return "user" if hmac.compare_digest(_utf8(username), self._user) else "other"
+
+    def failures(self, username: str) -> int:
+        """The failures counted for this name now (0 once forgotten)."""
+        count, last = self._failures.get(self._key(username), (0, 0.0))
+        return count if self._clock() - last <= self.FORGET_AFTER else 0
+
+    def _wait(self, key: str) -> float:
+        count, last = self._failures.get(key, (0, 0.0))
+        if count < self.FREE_FAILURES or self._clock() - last > self.FORGET_AFTER:
+            return 0.0
+        delay = min(self.FIRST_DELAY * 2 ** (count - self.FREE_FAILURES), self.MAX_DELAY)
+        return max(0.0, last + delay - self._clock())
+
+    async def login(self, username: str, password: str) -> bool:
+        key = self._key(username)
+        if self._waiting[key] >= self.MAX_WAITING:
+            return False  # a flood: turned away without a check
+        self._waiting[key] += 1
+        try:
+            async with self._locks[key]:
+                wait = self._wait(key)
+                if wait > 0:
+                    await self._sleep(wait)
+                right_user = hmac.compare_digest(_utf8(username), self._user)
+                right_password = hmac.compare_digest(_utf8(password), self._password)
+                if right_user and right_password:
+                    self._failures.pop(key, None)
+                    return True
+                count = self.failures(username) + 1
+                self._failures[key] = (count, self._clock())
+                return False
+        finally:
+            self._waiting[key] -= 1
+
+
+def _utf8(text: object) -> bytes:
+    return str(text or "").encode("utf-8", "surrogatepass")  # bytes: compare_digest refuses non-ASCII str
+
+
+class UploadGuard:
+    """ASGI middleware in front of Gradio's own upload route, which stores the files of any request
+    before an event sees them: it stops, as the request streams in, one holding more than
+    `limits.max_files` files or more bytes than they may hold (413, and Gradio deletes what it had
+    written; Gradio's `max_file_size` bounds each file). Where the page takes no upload, `limits` is
+    OFF_LIMITS: one small file, just enough for the upload event to answer "uploads are turned off"."""
+
+    ROUTE = "/gradio_api/upload"
+    OFF_LIMITS = UploadLimits(max_files=1, max_bytes=4096)
+
+    def __init__(self, app, limits: UploadLimits = UPLOAD_LIMITS) -> None:
+        self.app, self.limits = app, limits
+        self.max_body = limits.max_files * (limits.max_bytes + 16 * 1024)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "POST" \
+                or not scope.get("path", "").rstrip("/").endswith(self.ROUTE):
+            await self.app(scope, receive, send)
+            return
+        from starlette.formparsers import MultiPartException
+
+        size = self.limits.max_bytes
+        too_much = (f"this upload exceeds the maximum allowed size: the limit is {self.limits.max_files} file(s) of "
+                    f"{f'{size // 2**20} MB' if size >= 2**20 else f'{size // 1024} KB'}")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body:
+            await _plain_response(send, 413, too_much)
+            return
+        found = re.search(rb'boundary="?([^";,\s]+)', headers.get(b"content-type", b""), re.IGNORECASE)
+        delimiter = b"--" + found.group(1) if found else None
+        seen = {"bytes": 0, "delimiters": 0, "tail": b""}
+        started = False
+
+        async def guarded_receive():
+            message = await receive()
+            if message.get("type") == "http.request":
+                body = message.get("body", b"")
+                seen["bytes"] += len(body)
+                if delimiter:  # n parts have n + 1 delimiters; one may straddle two chunks
+                    data = seen["tail"] + body
+                    seen["delimiters"] += data.count(delimiter)
+                    seen["tail"] = data[-(len(delimiter) - 1):]
+                if seen["delimiters"] > self.limits.max_files + 1 or seen["bytes"] > self.max_body:
+                    raise MultiPartException(too_much)  # Gradio's parser cleans up and answers 413
+            return message
+
+        async def tracked_send(message) -> None:
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracked_send)
+        except MultiPartException:
+            if started:
+                raise
+            await _plain_response(send, 413, too_much)
+
+
+async def _plain_response(send, status: int, text: str) -> None:
+    body = text.encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def is_loopback(host: str) -> bool:
@@ -381,25 +691,35 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
 
     # ------------------------------------------------------------ handlers
 
+    def refuse(exc: RagError | str):
+        """A clear error for the client (an API caller or the page's toast, which renders HTML: the
+        client's values in the message are escaped)."""
+        raise gr.Error(html.escape(str(exc), quote=False)) from None
+
     def respond(message: str, history: list, chosen: str, k: float, retrieval: str, use_llm: bool,
                 temperature: float, turns: list) -> Iterator[tuple]:
-        history = list(history or [])
+        # Registered with preprocess=False: the client's raw values reach these checks.
+        try:
+            message = check_question(message, settings)
+            name = check_collection(chosen) or default_name()
+            check_request(k, retrieval, temperature)
+            use_llm = check_flag(use_llm, "use_llm")
+        except RagError as exc:
+            refuse(exc)
+        history = bound_history(history)[-(MAX_HISTORY_MESSAGES - 2):]
         turns = list(turns or [])
         i = turns[-1]["i"] + 1 if turns else 0
-        name = chosen or default_name()
-        message = message or ""
         history.append({"role": "user", "content": escape_markdown(message)})
         history.append({"role": "assistant", "content": ""})
         language = lang0
         try:
-            check_request(k, retrieval, temperature)
             engine = engine_for(name, language)
             language = engine.index.language if engine.index.language in LANGUAGES else "en"
         except RagError as exc:
             history[-1]["content"] = ui_text(language, "error", message=escape_markdown(str(exc)))
             yield history, gr.update(), "", "", turns
             return
-        query = contextualize(message, [t["question"] for t in turns])
+        query = contextualize(message, [t["question"] for t in turns], settings.max_question_chars)
         pieces: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -441,13 +761,15 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
         object as `rag ask --json`, plus the collection's name."""
         from rag.render import answer_json
 
-        name = collection or default_name()
         try:
+            question = check_question(question, settings)
+            name = check_collection(collection) or default_name()
             k = check_request(k, retrieval)
+            use_llm = check_flag(use_llm, "use_llm")
             engine = engine_for(name, "en")
-            result = answer_json(answer(question, engine, k=k, mode=retrieval, use_llm=bool(use_llm)))
+            result = answer_json(answer(question, engine, k=k, mode=retrieval, use_llm=use_llm))
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            refuse(exc)
         except Exception as exc:  # never a traceback to the client
             raise gr.Error(f"internal error ({type(exc).__name__})") from None
         return {**result, "collection": name}
@@ -477,11 +799,15 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
             gr.update() if turns else sources_panel([], lang),
         ]
 
+    def picked(chosen: object) -> str:
+        """The picker's value for the page's own events: a malformed one is the default collection."""
+        return chosen.strip() if isinstance(chosen, str) and chosen.strip() else default_name()
+
     def switch(chosen: str, turns: list):
-        return view_updates(describe(chosen or default_name()), turns)
+        return view_updates(describe(picked(chosen)), turns)
 
     def on_load(chosen: str, turns: list):
-        name = chosen or default_name()
+        name = picked(chosen)
         names = collection_names(name if describe(name).built else None)
         dropdown = gr.update(choices=names, value=name, visible=len(names) > 1)
         return [dropdown, *switch(name, turns)]
@@ -492,9 +818,12 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
     def upload(files, chosen: str, turns: list):
         if not uploads_allowed:
             refused_upload()
-        name = (chosen or "").strip() or default_name()
+        try:
+            name = check_collection(chosen) or default_name()
+            paths = check_files(files, UPLOAD_LIMITS)
+        except RagError as exc:
+            refuse(exc)
         language = language_of_page[0]
-        paths = [Path(p) for p in (files if isinstance(files, list) else [files] if files else [])]
         try:
             target = engines.collection(name)  # a malformed name: the naming rule
             language = describe(name).language
@@ -529,10 +858,10 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
     def create(new_name: str, chosen: str, turns: list):
         if not uploads_allowed:
             refused_upload()
-        new_name = (new_name or "").strip()
-        language = describe(chosen or default_name()).language
+        new_name = new_name.strip() if isinstance(new_name, str) else ""
+        language = describe(picked(chosen)).language
         try:
-            engines.collection(new_name)  # the naming rule
+            check_name(new_name)  # the naming rule ("" included: no collection without a name)
         except RagError as exc:
             return [status_html(ui_text(language, "error", message=str(exc))), gr.update(), new_name,
                     *[gr.update() for _ in VIEW_OUTPUTS]]
@@ -544,10 +873,18 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
                 gr.update(choices=names, value=new_name, visible=True), "", *view_updates(view, turns)]
 
     def remove(document: str, chosen: str, turns: list):
+        # Registered with preprocess=False: the client's raw values reach these checks.
         if not uploads_allowed:
             refused_upload()
-        name = chosen or default_name()
+        try:
+            name = check_collection(chosen) or default_name()
+            document = check_document(document)
+        except RagError as exc:
+            refuse(exc)
         view = describe(name)
+        if document and document not in {d.get("name") for d in view.documents}:
+            # Only an indexed document: not the gold file, nor any other file of the folder.
+            refuse(f"{_brief(document)} is not a document of collection {name!r}")
         try:
             if not document:
                 raise UsageError(ui_text(view.language, "remove_pick"))
@@ -587,7 +924,7 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
     # ------------------------------------------------------------ layout
 
     names0 = collection_names(first.name if first.built else None)
-    with gr.Blocks(title=ui_text(lang0, "page_title")) as demo:
+    with gr.Blocks(title=ui_text(lang0, "page_title"), analytics_enabled=False) as demo:  # no telemetry
         turns = gr.State([])
         header = gr.Markdown(f"### {ui_text(lang0, 'title')}\n{ui_text(lang0, 'intro')}")
         with gr.Row():
@@ -641,9 +978,10 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
         private = {"api_visibility": "private"}
         light = {"concurrency_id": "page", "concurrency_limit": None}  # never waits behind the model
 
+        raw = {"preprocess": False}  # the handler checks every value itself, with a clear error
         question.submit(respond, [question, chatbot, picker, k, retrieval, use_llm, temperature, turns],
                         [chatbot, sources, timings, question, turns], api_name="chat", concurrency_id="model",
-                        concurrency_limit=1)
+                        concurrency_limit=1, **raw)
         gr.api(ask, api_name="ask", concurrency_id="model", concurrency_limit=1)
         files.upload(upload, [files, picker, turns], [status, picker, files, *VIEW_OUTPUTS], api_name="upload",
                      concurrency_id="index", concurrency_limit=1)
@@ -652,7 +990,7 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
         new_name.submit(create, [new_name, picker, turns], [status, picker, new_name, *VIEW_OUTPUTS], **private,
                         **light)
         remove_button.click(remove, [remove_pick, picker, turns], [status, *VIEW_OUTPUTS], api_name="remove",
-                            concurrency_id="index", concurrency_limit=1)
+                            concurrency_id="index", concurrency_limit=1, **raw)
         picker.input(switch, [picker, turns], VIEW_OUTPUTS, **private, **light)
         examples.click(lambda sample: (sample or [""])[0], examples, question, **private, **light)
         sources.open_document(open_document, [turns], [viewer_box, viewer], **private, **light) \
@@ -673,13 +1011,22 @@ def _valid_name(engines: Engines, name: str) -> bool:
 
 
 def serve(demo, host: str = "127.0.0.1", port: int = 7860, auth=None, block: bool = True):
-    """Start a page built by `build_app` (never a public share link)."""
-    # Gradio accepts files on its own route before any event sees them: bound what it takes, and
-    # take next to nothing where this page accepts no upload.
-    max_file_size = UPLOAD_LIMITS.max_bytes if getattr(demo, "rag_uploads_allowed", True) else 4096
+    """Start a page built by `build_app`: never a public share link, and quiet (no share hint nor
+    Gradio's banner: the caller says where it listens). `auth`, (user, password), is checked by a
+    `LoginThrottle` (kept as `demo.rag_login`)."""
+    from starlette.middleware import Middleware
+
+    # Gradio accepts files on its own route before any event sees them: UploadGuard bounds their
+    # number and bytes (next to nothing where this page accepts no upload), max_file_size each one.
+    limits = UPLOAD_LIMITS if getattr(demo, "rag_uploads_allowed", True) else UploadGuard.OFF_LIMITS
+    if isinstance(auth, (tuple, list)) and len(auth) == 2 and all(isinstance(a, str) for a in auth):
+        demo.rag_login = LoginThrottle(*auth)
+        auth = demo.rag_login.login  # a coroutine function: Gradio awaits it
     demo.queue(default_concurrency_limit=1, max_size=200)
     demo.launch(server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=not block,
-                css=CSS, js=JS, show_error=False, quiet=not block, max_file_size=max_file_size)
+                css=CSS, js=JS, show_error=False, quiet=True, max_file_size=limits.max_bytes,
+                enable_monitoring=False, mcp_server=False,
+                app_kwargs={"middleware": [Middleware(UploadGuard, limits=limits)]})
     return demo
 
 

@@ -96,3 +96,17 @@ def test_unchanged_files_are_not_parsed_again(tmp_path):
     (tmp_path / "b.txt").write_text("Second texte.")
     second = scan_corpus(tmp_path, previous={d.sha256: d for d in first.documents})
     assert second.reused == 1 and [d.name for d in second.documents] == ["a.txt", "b.txt"]
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason(tmp_path):
+    import os
+
+    from rag.documents import scan_corpus
+
+    (tmp_path / "ok.txt").write_text("Un texte lisible.")
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "w") as handle:
+        handle.write("Un nom de fichier en Latin-1.")
+    corpus = scan_corpus(tmp_path)
+    assert [d.name for d in corpus.documents] == ["ok.txt"]
+    assert [s.reason for s in corpus.skipped] == ["the file name is not UTF-8; rename it"]
+    assert corpus.skipped[0].name == "caf\\udce9.txt"
