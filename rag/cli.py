@@ -235,6 +235,26 @@ def fetch_command(ctx, names, fetch_all):
         click.echo(f"{entry.name}: present at {path}")
 
 
+@models_group.command("check")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def check_command(ctx, names):
+    """Load generators once in a child process and remember how they load safely on this CPU
+    (done by the install, so the first question does not pay for it)."""
+    from rag import models
+    from rag.llama_probe import choose_load
+
+    settings: Settings = ctx.obj
+    entries = models.read_manifest(settings.manifest_path)
+    chosen = [models.find_entry(entries, n, "generator") for n in names] or \
+        [models.find_entry(entries, settings.generator, "generator")]
+    for entry in chosen:
+        path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
+        choice = choose_load(Path(path), settings.n_gpu_layers, settings.models_dir)
+        verdict = choice.notice or "loads and generates with llama.cpp's default kernels on this CPU"
+        click.echo(f"{entry.name}: {verdict}")
+
+
 def main() -> None:
     import io
 

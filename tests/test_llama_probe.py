@@ -142,3 +142,14 @@ def test_the_real_probe_passes_the_installed_build_on_this_cpu(tmp_path):
     result = llama_probe.run_probe(llama_probe.probe_command(path, False, 0))
     assert result.ok, result.detail
     assert llama_probe.run_probe(llama_probe.probe_command(path, True, 0)).ok
+
+
+@pytest.mark.integration
+def test_models_check_probes_once_and_remembers(tmp_path):
+    from tests.test_cli import rag
+
+    env = {"RAG_MODELS_DIR": str(tmp_path)}
+    done = rag("models", "check", "smollm2-135m", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "smollm2-135m: loads and generates with llama.cpp's default kernels on this CPU"
+    assert (tmp_path / llama_probe.PROBE_FILE).is_file()
