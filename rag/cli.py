@@ -91,7 +91,7 @@ def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars,
     if not watch:
         return
     click.echo(f"watching {folder} for changes (Ctrl-C to stop)")
-    for names in watch_changes(folder):
+    for names in watch_changes(folder, exclude=(target.index_dir,)):
         shown = ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else "")
         click.echo(f"changed: {safe_terminal(shown)}")
         try:

@@ -113,9 +113,13 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
         return []
     stated = {unit for _, _, unit, _ in parse_figures(answer)}
     best = max(e.coverage for e in evidence)
+    # A figure the question itself gives ("the budget of unit 517") is what is asked about, not an answer.
+    given = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", join_numbers(normalize(question)).replace(" ", ""))}
     groups: dict[tuple[str, str], list[Figure]] = {}
     for e in evidence:
         for figure in figures(e):
+            if figure.number in given:
+                continue
             if e.coverage >= min_coverage_ratio * best:
                 groups.setdefault(("written", figure.written_unit), []).append(figure)
             if e.coverage >= same_subject_ratio * best:

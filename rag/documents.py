@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.ingest import READERS, Unreadable, read_file
+from rag.ingest import READERS, Unreadable, read_file, reader_of
 
 _DATE = re.compile(r"\b(?:date\s*:?\s*)?((?:19|20)\d\d-\d\d(?:-\d\d)?)\b", re.IGNORECASE)
 _TITLE = re.compile(r"^\s*(?:titre|title)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
@@ -29,6 +29,7 @@ class Document:
     pages: tuple[tuple[int, int], ...] = ()  # (start offset, physical page) of each page with text
     headings: tuple[tuple[int, str, int], ...] = ()  # (start offset, heading, level)
     notices: tuple[str, ...] = ()  # read, but something the user should know
+    reader: str = ""  # which reader, of which version, made `text` ("pdf/1"): reuse needs the same
 
     def page_at(self, offset: int) -> int | None:
         """The physical page holding `offset` (PDF), or None.
@@ -72,11 +73,14 @@ Progress = Callable[[int, int], None]  # (files done, files in all)
 
 
 def scan_corpus(folder: Path, strict: bool = False, previous: dict[str, Document] | None = None,
-                progress: Progress | None = None) -> Corpus:
+                progress: Progress | None = None, exclude: tuple[Path, ...] = ()) -> Corpus:
     """Every readable document under `folder`, sorted by name, and every file skipped with its reason.
 
-    `previous` maps sha256 to documents of the last build: an unchanged file is not parsed again.
+    `previous` maps sha256 to documents of the last build: an unchanged file is not parsed again
+    (unless another reader, or another version of it, would read it now: a file renamed from .txt
+    to .md, or a reader fixed since).
     With `strict`, the first file that cannot be read raises CorpusError instead of being skipped.
+    Folders in `exclude` (the index itself, when it lies inside the corpus) are not read.
     """
     if not folder.exists():
         raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR with your documents")
@@ -84,7 +88,12 @@ def scan_corpus(folder: Path, strict: bool = False, previous: dict[str, Document
         raise CorpusError(f"{folder} is not a folder; pass --corpus DIR with your documents")
     started = time.perf_counter()
     paths, hidden = [], 0
+    # an excluded folder inside the corpus is skipped; one that holds the corpus (a collection
+    # keeping its uploads in <index>/documents) excludes nothing
+    excluded = [e.resolve() for e in exclude if not folder.resolve().is_relative_to(e.resolve())]
     for path in sorted(folder.rglob("*")):
+        if excluded and any(path.resolve().is_relative_to(e) for e in excluded):
+            continue
         relative = path.relative_to(folder)
         if any(part.startswith((".", "~$")) for part in relative.parts):
             hidden += path.is_file()
@@ -136,7 +145,7 @@ def _read(path: Path, name: str, previous: dict[str, Document]) -> tuple[Documen
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     known = previous.get(digest)
-    if known is not None:
+    if known is not None and known.reader == reader_of(path):
         return replace(known, name=name), True
     kind, extracted = read_file(path)
     text = extracted.text
@@ -150,6 +159,7 @@ def _read(path: Path, name: str, previous: dict[str, Document]) -> tuple[Documen
         pages=tuple(tuple(p) for p in extracted.pages),
         headings=tuple(tuple(h) for h in extracted.headings),
         notices=tuple(extracted.notices),
+        reader=reader_of(path),
     ), False
 
 

@@ -31,22 +31,42 @@ class UploadLimits:
 
 
 def safe_file_name(name: str) -> str:
-    """A file name that is only a name: no folder, no leading dot, no odd characters, bounded.
+    """A file name that is only a name: no folder, no leading dot, no odd characters, bounded; the
+    extension is kept even when nothing of the stem survives.
 
     >>> safe_file_name("../../etc/passwd.txt")
     'passwd.txt'
     >>> safe_file_name("Rapport d’été <final>.PDF")
-    'Rapport dete _final_.PDF'
+    'Rapport dete _final.PDF'
     >>> safe_file_name(".bashrc.md")
     'bashrc.md'
+    >>> safe_file_name("отчёт.txt")
+    'document.txt'
     """
-    base = re.split(r"[\\\\/]", name or "")[-1]
-    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", ascii_name).strip(" .")
-    stem, dot, suffix = cleaned.rpartition(".")
-    if dot:
-        cleaned = stem[:100].rstrip(" .") + "." + suffix[:10]
-    return cleaned[:120] or "document"
+    base = re.split(r"[\\/]", name or "")[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not stem.strip(" ."):
+        stem, suffix = base, ""
+    suffix = re.sub(r"[^A-Za-z0-9]", "", suffix)[:10]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", ascii_stem).strip(" ._")[:100].rstrip(" .") or "document"
+    return f"{cleaned}.{suffix}" if suffix else cleaned
+
+
+def free_name(folder: Path, name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`... when a file of that name exists or is being stored:
+    an upload never replaces a file.
+
+    >>> free_name(Path("/nonexistent"), "notes.txt", {"notes.txt"})
+    'notes (2).txt'
+    """
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, dot + suffix) if dot else (name, "")
+    candidate, n = name, 1
+    while candidate in taken or (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem} ({n}){suffix}"
+    return candidate
 
 
 class Engines:
@@ -106,9 +126,14 @@ class Engines:
                              "re-index it once with: rag index --corpus DIR")
         folder = collection.corpus_dir or (collection.index_dir / "documents")
         folder.mkdir(parents=True, exist_ok=True)
+        stored: list[str] = []
         for upload in uploads:
-            (folder / safe_file_name(upload.name)).write_bytes(upload.path.read_bytes())
-        return self._reindex(collection, folder)
+            name = free_name(folder, safe_file_name(upload.name), set(stored))
+            (folder / name).write_bytes(upload.path.read_bytes())
+            stored.append(name)
+        done = self._reindex(collection, folder)
+        done.stored = stored
+        return done
 
     def remove(self, name: str, document: str) -> Indexed:
         """Delete one document from the collection's folder and re-index it."""

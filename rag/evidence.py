@@ -32,6 +32,7 @@ class Evidence:
 
 
 SHORT_SENTENCE = 60  # characters
+ATTRIBUTION_CHARS = 100  # an attribution line ('— Name (@handle) date') is at most this long
 
 
 _PRONOUN_START = re.compile(r"(?:Il|Elle|Ils|Elles|He|She|They)\b")
@@ -48,11 +49,16 @@ def evidence_spans(text: str) -> list[tuple[int, int]]:
     "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025"
     >>> len(evidence_spans("Yann LeCun insiste sur l'open source. Il souligne que DeepSeek en a bénéficié."))
     1
+    >>> len(evidence_spans("Les projets retenus sont les suivants.\n\n– Le projet Gamma coûtera 8 millions."))
+    2
     """
     merged: list[tuple[int, int]] = []
     for a, b in sentence_spans(text):
-        attribution = text[a] in "—–"
-        same_paragraph = bool(merged) and "\n" not in text[merged[-1][1] : a]
+        gap = text[merged[-1][1] : a] if merged else ""
+        # a short dash line right under a sentence; not a dash-bulleted item after a blank line (a
+        # new paragraph, or a new page of a PDF: the quote would then be cited on the wrong page)
+        attribution = text[a] in "—–" and b - a <= ATTRIBUTION_CHARS and "\n\n" not in gap
+        same_paragraph = bool(merged) and "\n" not in gap
         short = bool(merged) and merged[-1][1] - merged[-1][0] < SHORT_SENTENCE
         if merged and (attribution or (same_paragraph and (short or _PRONOUN_START.match(text, a)))):
             merged[-1] = (merged[-1][0], b)

@@ -5,7 +5,7 @@ and uploads from the web page."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import store
@@ -20,6 +20,7 @@ class Indexed:
     collection: Collection
     corpus: Corpus
     build: store.BuildReport
+    stored: list[str] = field(default_factory=list)  # names given to uploaded files (Engines.add)
 
 
 def index_collection(collection: Collection, corpus_dir: Path, embedder: Embedder, chunk_chars: int, *,
@@ -29,7 +30,8 @@ def index_collection(collection: Collection, corpus_dir: Path, embedder: Embedde
                      embed_progress: store.Progress | None = None) -> Indexed:
     """Read `corpus_dir` and (re)build `collection`'s index from it. `on_read` sees the ingestion
     report before embedding starts (so a user reads what was skipped without waiting)."""
-    corpus = scan_corpus(corpus_dir, strict, store.previous_documents(collection.index_dir), read_progress)
+    corpus = scan_corpus(corpus_dir, strict, store.previous_documents(collection.index_dir), read_progress,
+                         exclude=(collection.index_dir,))
     if on_read:
         on_read(corpus)
     if not corpus.documents:
@@ -38,14 +40,18 @@ def index_collection(collection: Collection, corpus_dir: Path, embedder: Embedde
     return Indexed(remember(collection, corpus_dir), corpus, report)
 
 
-def watch_changes(folder: Path, stop=None) -> Iterator[set[str]]:
+def watch_changes(folder: Path, stop=None, exclude: tuple[Path, ...] = ()) -> Iterator[set[str]]:
     """Names of files added, changed or deleted under `folder`, one set per batch of changes
-    (watchfiles: inotify where there is one, polling elsewhere; changes a second apart are batched)."""
+    (watchfiles: inotify where there is one, polling elsewhere; changes a second apart are batched).
+    Changes inside `exclude` (the index being written, when it lies in the folder) are not changes."""
     from watchfiles import watch
 
+    root = folder.resolve()
+    excluded = [e.resolve() for e in exclude if not root.is_relative_to(e.resolve())]
     for changes in watch(folder, debounce=1000, step=200, stop_event=stop, raise_interrupt=True):
-        names = {Path(path).relative_to(folder.resolve()).as_posix() for _, path in changes
-                 if Path(path).is_relative_to(folder.resolve())}
+        paths = [Path(path) for _, path in changes]
+        names = {p.relative_to(root).as_posix() for p in paths
+                 if p.is_relative_to(root) and not any(p.is_relative_to(e) for e in excluded)}
         names = {n for n in names if not any(part.startswith((".", "~$")) for part in n.split("/"))}
         if names:
             yield names

@@ -97,11 +97,11 @@ def choose_load(model: Path, n_gpu_layers: int, cache_dir: Path,
         return LoadChoice(known["use_extra_bufts"], known.get("notice", ""))
     default = runner(command(model, False, n_gpu_layers))
     if not default.crashed:
-        # A clean run, a timeout or an ordinary error (a bad file: the in-process load says why);
-        # only a clean run is remembered, so the others are probed again next time.
+        # A clean run, a timeout (a model too slow to load in PROBE_TIMEOUT_S: no crash was seen, and
+        # waiting that long again on every command would be worse) or an ordinary error (a bad file:
+        # the in-process load says why, and it is probed again once fixed, since the key changes).
         choice = LoadChoice(True)
-        if default.ok:
-            _remember(store, key, choice)
+        _remember(store, key, choice)
         return choice
     safe = runner(command(model, True, n_gpu_layers))
     if not safe.ok:

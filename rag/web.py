@@ -172,9 +172,9 @@ def sources_section(result: Answer, i: int, question: str, documents: dict[str, 
             cards.append(f"<div class='source' id='src-{i}-{key}'><h4>{_esc(where(c.source, c.paragraph))}</h4>"
                          f"<div class='passage'>{_esc(c.text)}</div>{_open_button(i, key, language)}</div>")
     else:
-        chunks_by_quote = {e.start: e.chunk for e in result.evidence}
+        chunks_by_quote = {(e.source, e.start): e.chunk for e in result.evidence}
         for c in result.citations:
-            chunk = chunks_by_quote.get(c.start)
+            chunk = chunks_by_quote.get((c.source, c.start))
             if chunk is None:  # evidence from the wider pool: find the passage among the hits
                 chunk = next((h.chunk for h in result.hits
                               if h.chunk.source == c.source and h.chunk.start <= c.start < h.chunk.end), None)
@@ -452,7 +452,7 @@ class LoginThrottle:
     name tried (every unknown name shares one count, so memory does not grow). After FREE_FAILURES,
     an attempt waits until FIRST_DELAY, doubling with each further failure up to MAX_DELAY, has passed
     since the last failure; attempts for one name are checked one at a time, so parallel guesses wait
-    their turn too, and beyond MAX_WAITING waiting ones they are refused unchecked. A success, or
+    their turn too, and beyond MAX_WAITING waiting ones each waits MAX_DELAY before its check. A success, or
     FORGET_AFTER seconds without a failure, forgets them. A right login with no failure before it
     never waits. `login` is the coroutine given to Gradio (awaited in its login route: the server
     goes on meanwhile).
@@ -489,23 +489,28 @@ class LoginThrottle:
     async def login(self, username: str, password: str) -> bool:
         key = self._key(username)
         if self._waiting[key] >= self.MAX_WAITING:
-            return False  # a flood: turned away without a check
+            # A flood of guesses for this name: this one waits the longest delay, then is checked
+            # (turning it away unchecked would let a flood lock the real user out).
+            await self._sleep(self.MAX_DELAY)
+            return self._check(key, username, password)
         self._waiting[key] += 1
         try:
             async with self._locks[key]:
                 wait = self._wait(key)
                 if wait > 0:
                     await self._sleep(wait)
-                right_user = hmac.compare_digest(_utf8(username), self._user)
-                right_password = hmac.compare_digest(_utf8(password), self._password)
-                if right_user and right_password:
-                    self._failures.pop(key, None)
-                    return True
-                count = self.failures(username) + 1
-                self._failures[key] = (count, self._clock())
-                return False
+                return self._check(key, username, password)
         finally:
             self._waiting[key] -= 1
+
+    def _check(self, key: str, username: str, password: str) -> bool:
+        right_user = hmac.compare_digest(_utf8(username), self._user)
+        right_password = hmac.compare_digest(_utf8(password), self._password)
+        if right_user and right_password:
+            self._failures.pop(key, None)
+            return True
+        self._failures[key] = (self.failures(username) + 1, self._clock())
+        return False
 
 
 def _utf8(text: object) -> bytes:
@@ -843,8 +848,12 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
             with index_lock:
                 indexed = engines.add(name, accepted, UPLOAD_LIMITS)
             view = describe(name)
-            status = upload_summary(indexed.corpus, [safe_file_name(u.name) for u in accepted], rejected,
+            status = upload_summary(indexed.corpus, indexed.stored, rejected,
                                     len(indexed.corpus.documents), name, view.language)
+            renamed = [f"{safe_file_name(u.name)} → {kept}" for u, kept in zip(accepted, indexed.stored)
+                       if safe_file_name(u.name) != kept]
+            if renamed:
+                status += " · " + ui_text(view.language, "renamed", items="; ".join(renamed))
         except RagError as exc:
             view = describe(name) if _valid_name(engines, name) else describe(default_name())
             status = ui_text(language, "error", message=str(exc))

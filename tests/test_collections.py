@@ -98,12 +98,14 @@ def test_cli_collections_index_ask_and_list(tmp_path, corpus):
     assert result["citations"] and result["citations"][0]["source"] == "alpha.txt"
 
 
-def test_cli_watch_follows_added_changed_and_deleted_files(tmp_path, corpus):
+@pytest.mark.parametrize("inside", [False, True], ids=["index-elsewhere", "index-inside-the-folder"])
+def test_cli_watch_follows_added_changed_and_deleted_files(tmp_path, corpus, inside):
     import queue
     import threading
 
+    index = corpus / "index" if inside else tmp_path / "i"
     process = subprocess.Popen(
-        [sys.executable, "-m", "rag", "index", "--watch", "--corpus", str(corpus), "--index", str(tmp_path / "i")],
+        [sys.executable, "-m", "rag", "index", "--watch", "--corpus", str(corpus), "--index", str(index)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
@@ -127,7 +129,19 @@ def test_cli_watch_follows_added_changed_and_deleted_files(tmp_path, corpus):
         assert "indexed 3 documents" in wait_for("indexed")
         (corpus / "gamma.txt").unlink()
         assert "indexed 2 documents" in wait_for("indexed")
+        time.sleep(3)  # writing the index is no change of the folder: no rebuild follows
+        assert lines.empty(), [lines.get() for _ in range(lines.qsize())]
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert {d["name"] for d in store.load_manifest(tmp_path / "i")["documents"]} == {"alpha.txt", "beta.md"}
+    assert {d["name"] for d in store.load_manifest(index)["documents"]} == {"alpha.txt", "beta.md"}
+
+
+def test_an_index_inside_its_own_corpus_is_not_read_as_documents(tmp_path, corpus):
+    from rag.collections import Collection
+
+    inside = Collection("default", corpus / "index", None)
+    index_collection(inside, corpus, FakeEmbedder(), 900)
+    again = index_collection(inside, corpus, FakeEmbedder(), 900)
+    assert [d.name for d in again.corpus.documents] == ["alpha.txt", "beta.md"]
+    assert not again.corpus.skipped and again.build.embedded == 0

@@ -110,3 +110,28 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason(tmp_path):
     assert [d.name for d in corpus.documents] == ["ok.txt"]
     assert [s.reason for s in corpus.skipped] == ["the file name is not UTF-8; rename it"]
     assert corpus.skipped[0].name == "caf\\udce9.txt"
+
+
+def test_a_file_renamed_to_another_format_is_read_again(tmp_path):
+    from rag.documents import scan_corpus
+
+    (tmp_path / "a.txt").write_text("# Guide\n\nLe **budget** est de 5 euros.\n")
+    first = scan_corpus(tmp_path)
+    assert "**" in first.documents[0].text
+    (tmp_path / "a.txt").rename(tmp_path / "a.md")
+    second = scan_corpus(tmp_path, previous={d.sha256: d for d in first.documents})
+    assert second.reused == 0 and second.documents[0].format == "md" and "**" not in second.documents[0].text
+
+
+@pytest.mark.parametrize("name", ["random.md", "bin.html", "noise.txt"])
+def test_binary_bytes_under_a_text_name_are_skipped(tmp_path, name):
+    import random
+
+    from rag.documents import scan_corpus
+
+    (tmp_path / "ok.txt").write_text("Un texte lisible.")
+    rng = random.Random(7)
+    (tmp_path / name).write_bytes(bytes(rng.randrange(256) for _ in range(3000)))
+    corpus = scan_corpus(tmp_path)
+    assert [d.name for d in corpus.documents] == ["ok.txt"]
+    assert [(s.name, s.reason) for s in corpus.skipped] == [(name, "binary content, not text")]

@@ -40,3 +40,14 @@ def test_an_upload_is_stored_with_a_safe_name_and_answered(engines, corpus, tmp_
     assert len(done.corpus.documents) == 3
     with pytest.raises(UsageError, match="unsupported format"):
         engines.add("shop", [Upload("run.sh", upload)])
+
+
+def test_an_upload_never_replaces_a_file_and_keeps_its_extension(engines, corpus, tmp_path):
+    original = (corpus / "alpha.txt").read_text()
+    first, second = tmp_path / "one.txt", tmp_path / "two.txt"
+    first.write_text("Le moulin de Saint-Clair produit 40 sacs de farine par jour.")
+    second.write_text("La scierie du Val emploie 9 personnes.")
+    done = engines.add("shop", [Upload("alpha.txt", first), Upload("отчёт.txt", second), Upload("日本.txt", second)])
+    assert done.stored == ["alpha (2).txt", "document.txt", "document (2).txt"]
+    assert (corpus / "alpha.txt").read_text() == original
+    assert {"alpha (2).txt", "document.txt", "document (2).txt"} <= set(engines.get("shop").index.texts)

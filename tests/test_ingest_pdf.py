@@ -152,6 +152,84 @@ def test_table_values_stay_on_their_row(tmp_path: Path):
         assert f"{label} | {amount}" in text.split("\n\n")
 
 
+PRICES = [
+    ("Parking, forfait mensuel", "45"),
+    ("Location de la salle civique", "320"),
+    ("Carte de membre", "15"),
+    ("Photocopie couleur", "3"),
+    ("Abonnement annuel", "2023"),
+]
+
+
+def _price_list(c: Canvas, top: float):
+    """A heading and five "label ... amount" rows, the amount on the label's baseline."""
+    _page(c, ["Tarifs municipaux"], top=top + 30, size=14)
+    for i, (label, amount) in enumerate(PRICES):
+        _page(c, [label], x=72, top=top - 14 * i)
+        _page(c, [amount], x=400, top=top - 14 * i)
+
+
+def test_table_near_the_page_edge_is_no_page_furniture(tmp_path: Path):
+    """A figure alone in its column near the bottom edge is no page number: on a page of six rows
+    every row is near an edge, and "2023", "45" look like page numbers."""
+    path = tmp_path / "prices.pdf"
+    c = Canvas(str(path))
+    _price_list(c, top=120)
+    c.save()
+
+    paragraphs = read_pdf(path).text.split("\n\n")
+
+    for label, amount in PRICES:
+        assert f"{label} | {amount}" in paragraphs
+
+
+def test_table_repeated_on_two_pages_is_no_running_head(tmp_path: Path):
+    """The same labels at the bottom of both pages of a two-page document are no running footer."""
+    path = tmp_path / "prices2.pdf"
+    c = Canvas(str(path))
+    for n in (1, 2):
+        _page(c, [f"Section {n}: the fees below apply from the first of May."])
+        _price_list(c, top=120)
+        c.showPage()
+    c.save()
+
+    out = read_pdf(path)
+
+    for n in (1, 2):
+        paragraphs = _span(out, n).strip().split("\n\n")
+        for label, amount in PRICES:
+            assert f"{label} | {amount}" in paragraphs, (n, label)
+
+
+def test_running_head_and_bare_page_numbers_are_removed(tmp_path: Path):
+    path = tmp_path / "numbered.pdf"
+    body = {
+        1: "The northern bridge was inspected in March.",
+        2: "Its deck needs new joints before winter.",
+        3: "A budget was approved for the repairs.",
+        4: "Work on the southern bridge starts next spring.",
+    }
+    c = Canvas(str(path))
+    for n in range(1, 5):
+        _page(c, ["Rapport annuel du service des travaux publics"], top=800, size=8)
+        _page(c, [body[n]])
+        if n == 3:  # a lone figure near the bottom that does not follow the pages
+            _page(c, ["Total of the year:", "320"], top=90)
+        c.setFont("Helvetica", 9)
+        c.drawCentredString(300, 40, str(n))
+        c.showPage()
+    c.save()
+
+    out = read_pdf(path)
+
+    assert "Rapport annuel" not in out.text
+    for n in range(1, 5):
+        span = _span(out, n)
+        assert body[n] in span
+        assert not re.search(r"(?m)^\d$", span), (n, span)
+    assert "320" in _span(out, 3)
+
+
 def test_scan_without_text_is_unreadable(tmp_path: Path):
     image = tmp_path / "scan.png"
     Image.new("L", (40, 40), color=128).save(image)

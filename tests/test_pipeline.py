@@ -107,3 +107,24 @@ def test_a_planted_figure_in_another_magnitude_is_shown_as_a_disagreement(settin
     divergent = result.text.split("divergent", 1)[-1]
     assert "divergent" in result.text and "300 000 euros" in divergent, result.text
     assert {c.source for c in result.citations} >= {"zz_blog.txt", "beta.md"}
+
+
+def test_a_figure_the_question_gives_is_no_disagreement(tmp_path):
+    """'the budget of unit 517': another file where some budget *is* 517 euros does not disagree."""
+    from rag import store
+    from rag.pipeline import Engine
+    from rag.retrieval import RetrievalConfig, Retriever
+    from rag.settings import Settings
+    from tests.conftest import FakeEmbedder, FakeGenerator
+
+    folder = tmp_path / "units"
+    folder.mkdir()
+    (folder / "u517.txt").write_text("Le budget de l'unité 517 est de 130 euros par an.")
+    (folder / "u327.txt").write_text("Le budget de l'unité 327 est de 517 euros par an.")
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "i")
+    embedder = FakeEmbedder()
+    store.build(settings.index_dir, load_corpus(folder), embedder, settings.chunk_chars)
+    index = store.load(settings.index_dir)
+    engine = Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig("hybrid")), FakeGenerator())
+    result = answer("Quel est le budget de l'unité 517 ?", engine, use_llm=False)
+    assert "divergent" not in result.text, result.text

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.ingest.base import Extracted, Unreadable
+from rag.ingest.base import Extracted, Unreadable, looks_binary
 
-__all__ = ["Extracted", "Unreadable", "READERS", "read_file", "read_text"]
+__all__ = ["Extracted", "Unreadable", "READERS", "READER_VERSION", "read_file", "read_text", "reader_of"]
+
+# Raise when a reader changes what it extracts: the text stored for unchanged files is then read again.
+READER_VERSION = 1
 
 
 def read_text(path: Path) -> Extracted:
@@ -29,7 +32,7 @@ def read_text(path: Path) -> Extracted:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise Unreadable("binary content, not text") from None
-    elif b"\x00" in data[:8192]:
+    elif looks_binary(data):
         raise Unreadable("binary content, not text")
     else:
         try:
@@ -81,6 +84,16 @@ READERS: dict[str, tuple[str, Callable[[Path], Extracted]]] = {
     ".html": ("html", _html),
     ".htm": ("html", _html),
 }
+
+
+def reader_of(path: Path) -> str:
+    """The reader a file goes to, with the readers' version: 'pdf/1' ('' for no reader).
+
+    >>> reader_of(Path("a.PDF")), reader_of(Path("b.xyz"))
+    ('pdf/1', '')
+    """
+    kind = READERS.get(path.suffix.lower(), ("", None))[0]
+    return f"{kind}/{READER_VERSION}" if kind else ""
 
 
 def read_file(path: Path) -> tuple[str, Extracted]:

@@ -55,3 +55,15 @@ def assemble(blocks: list[tuple[str, int]]) -> tuple[str, list[tuple[int, str, i
             headings.append((offset, paragraph, level))
         offset += len(paragraph) + 2
     return "\n\n".join(paragraph for paragraph, _ in blocks), headings
+
+
+def looks_binary(raw: bytes) -> bool:
+    r"""Bytes that are no text file: a NUL byte, or many control bytes, in the first 8 kB (UTF-16
+    text, which has NUL bytes, is recognised by its BOM before this is asked).
+
+    >>> looks_binary(b"# Titre\n\nDu texte."), looks_binary(b"\x00\x01binary"), looks_binary(bytes(range(256)) * 4)
+    (False, True, True)
+    """
+    head = raw[:8192]
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return b"\x00" in head or controls > 0.05 * max(len(head), 1)

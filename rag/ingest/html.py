@@ -18,7 +18,7 @@ import lxml.html
 import trafilatura
 from lxml import etree
 
-from rag.ingest.base import Extracted, Unreadable, assemble, clean
+from rag.ingest.base import Extracted, Unreadable, assemble, clean, looks_binary
 
 # Outside these shares of the visible text, trafilatura's "main content" is not used.
 _MIN_SHARE, _MAX_SHARE = 0.15, 0.9
@@ -35,7 +35,10 @@ _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECA
 
 
 def read_html(path: Path) -> Extracted:
-    page = _decode(path.read_bytes())
+    raw = path.read_bytes()
+    if looks_binary(raw) and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise Unreadable("binary content, not text")
+    page = _decode(raw)
     try:
         tree = lxml.html.document_fromstring(page)
     except (etree.ParserError, ValueError) as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from rag.ingest.base import Extracted, Unreadable, assemble, clean
+from rag.ingest.base import Extracted, Unreadable, assemble, clean, looks_binary
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
@@ -40,6 +40,8 @@ _MD.core.ruler.after("block", "strip_anchors", _strip_anchors)
 
 def read_markdown(path: Path) -> Extracted:
     raw = path.read_bytes()
+    if looks_binary(raw):
+        raise Unreadable("binary content, not text")
     try:
         source = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -48,9 +48,13 @@ from rag.ingest.base import Extracted, Unreadable
 # répartis entre les") stay one line instead of falling into separate boxes read out of order.
 # line_margin 1.0 (default 0.5): lines set 1.7 apart (the reserve plan) stay in one box.
 _LAPARAMS = LAParams(char_margin=4.0, line_margin=1.0)
-# "3", "- 3 -", "iv", "Page 3", "Page 3 of 48", "page 3 de 12"
-_PAGE_NUMBER = re.compile(
-    r"(?i:page|p\.)?\s*[-–]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-–]?\s*(?:(?i:of|de|sur|/)\s*\d{1,4})?"
+# "3", "- 3 -", "iv": a page number only where the pages follow one another (`_furniture`)
+_BARE_NUMBER = re.compile(r"[-–]?\s*(\d{1,4}|[ivxlc]{1,6})\s*[-–]?")
+_ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+# "Page 3", "p. iv", "Page 3 of 48", "page 3 de 12", "3 / 12": a page number wherever it stands
+_PAGE_LABEL = re.compile(
+    r"(?i)(?:page|p\.)\s*(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|de|sur|/)\s*\d{1,4})?"
+    r"|(?:page\s*)?\d{1,4}\s*(?:of|de|sur|/)\s*\d{1,4}"
 )
 # the mark of a list item: a bullet, "3.", "b)", "2°"
 _MARKER = re.compile(r"[•●▪■◦‣∙·*−–-]|\(?(?:\d{1,2}|[a-z])[.)°]|\d{1,2}°")
@@ -160,10 +164,12 @@ def read_pdf(path: Path) -> Extracted:
         # pdfminer raises many kinds of errors on damaged files; all mean the same to the user
         raise Unreadable("not a valid PDF file") from None
 
-    pages = [boxes for boxes, _ in read]
+    # table rows first: a figure alone in its column near the page edge ("45", "2023") is a cell of
+    # its row, not a page number; a page number drawn on a running footer's baseline goes with it
+    pages = [_table_rows(boxes) for boxes, _ in read]
     furniture = _furniture(pages)
     pages = [
-        _table_rows([[line for line in box if line.text not in junk] for box in boxes])
+        [[line for line in box if line.text not in junk] for box in boxes]
         for boxes, junk in zip(pages, furniture)
     ]
     lines = [line for boxes in pages for box in boxes for line in box]
@@ -290,11 +296,17 @@ def _plain(ch: str) -> str:
 
 
 def _furniture(pages: list[list[list[_Line]]]) -> list[set[str]]:
-    """Per page, the texts of its lines that are page furniture: a bare page number ("3", "- 3 -",
-    "Page 3 of 48") among the three topmost or bottommost rows of text, or a line among the five
-    topmost or bottommost rows that is found there, digits and punctuation aside, on a third of the
-    pages or more (a running title "… page 2", a proof slug; a third, as books and papers alternate
-    two running heads). Page numbers are sought nearer the edge: a table can end with a bare number."""
+    """Per page, the texts of its lines that are page furniture, among the three topmost or
+    bottommost rows of text: a page number, and among the five topmost or bottommost rows: a line
+    found there, digits and punctuation aside, on three pages and on a third of the pages or more (a
+    running title "… page 2", a proof slug; a third, as books and papers alternate two running heads;
+    three, as a table near the edge of a two-page document repeats its labels).
+
+    A page number is "Page 3", "3 of 48", or a bare number ("3", "- 3 -", "iv") alone on its
+    baseline whose value follows the page sequence: it equals the physical page number, or its
+    difference from it ("1" on physical page 3) is the same at that edge on two pages or more. A table
+    cell near the edge ("45", "2023", "civil" read as a roman number) has a label on its baseline or
+    does not follow the pages."""
 
     def key(s):  # letters only: "… (Adoption) page 1" and "… (Adoption )" + "page 2" are one header
         return re.sub(r"[\W\d_]+|page", "", s.lower())
@@ -307,11 +319,48 @@ def _furniture(pages: list[list[list[_Line]]]) -> list[set[str]]:
         marginal.append({line.text: rank[round(line.y0)] for line in lines})
     counts = Counter(k for texts in marginal for k in {key(t) for t, row in texts.items() if row < 5})
     with_text = sum(bool(boxes) for boxes in pages)
-    repeated = {k for k, c in counts.items() if len(k) >= 3 and c >= max(2, with_text / 3)}
-    def is_furniture(text: str, row: int) -> bool:
-        return (row < 5 and key(text) in repeated) or (row < 3 and bool(_PAGE_NUMBER.fullmatch(text)))
+    repeated = {k for k, c in counts.items() if len(k) >= 3 and c >= max(3, with_text / 3)}
 
-    return [{t for t, row in texts.items() if is_furniture(t, row)} for texts in marginal]
+    bare = set()  # (page index, text, at the top, its value less the physical page number)
+    for i, boxes in enumerate(pages):
+        lines = [line for box in boxes for line in box]
+        rows = sorted({round(line.y0) for line in lines})
+        for line in lines:
+            number, row = _page_number(line.text), rows.index(round(line.y0))
+            if number is None or min(row, len(rows) - 1 - row) >= 3:
+                continue
+            # alone on its baseline, running heads aside ("-2-" beside "Instructions for Form 1040NR")
+            beside = [o.text for o in lines if o is not line and abs(o.y0 - line.y0) < 0.3 * line.size]
+            if all(key(t) in repeated for t in beside + line.cells):
+                bare.add((i, line.text, row >= len(rows) / 2, number - i - 1))
+    runs = Counter((top, offset) for _, _, top, offset in bare)
+    numbers: list[set[str]] = [set() for _ in pages]
+    for i, text, top, offset in bare:
+        if offset == 0 or runs[top, offset] >= 2:
+            numbers[i].add(text)
+
+    def is_furniture(text: str, row: int) -> bool:
+        return (row < 5 and key(text) in repeated) or (row < 3 and bool(_PAGE_LABEL.fullmatch(text)))
+
+    return [
+        {t for t, row in texts.items() if is_furniture(t, row)} | numbers[i]
+        for i, texts in enumerate(marginal)
+    ]
+
+
+def _page_number(text: str) -> int | None:
+    """The value of a bare page number ("3", "- 3 -", "iv"), else None.
+
+    >>> _page_number("- 12 -"), _page_number("xiv"), _page_number("civil"), _page_number("Page 3")
+    (12, 14, 153, None)
+    """
+    m = _BARE_NUMBER.fullmatch(text)
+    if not m:
+        return None
+    if m.group(1).isdigit():
+        return int(m.group(1))
+    values = [_ROMAN[ch] for ch in m.group(1)]
+    return sum(-v if v < w else v for v, w in zip(values, values[1:] + [0]))
 
 
 def _paragraphs(boxes: list[list[_Line]], vocabulary: Counter) -> list[tuple[str, float, int]]:
