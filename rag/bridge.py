@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.text import _stopwords, analyze, fold, normalize
+from rag.text import Lang, analyze, fold, normalize, pack_of
 
 _WORD = re.compile(r"[^\W\d_][\w-]*")
 
@@ -34,21 +34,22 @@ class Bridge:
         return {self.terms[i]: float(similarity[i]) for i in best if similarity[i] >= min_similarity}
 
 
-def vocabulary(texts: list[str], limit: int = 10_000) -> list[tuple[str, str]]:
-    """(term, surface word) pairs of the corpus, most frequent first, one surface word per term.
+def vocabulary(texts: list[str], languages: list[str], limit: int = 10_000) -> list[tuple[str, str]]:
+    """(term, surface word) pairs of the corpus, most frequent first, one surface word per term;
+    each text is analysed with its own language's pack.
 
-    >>> vocabulary(["Le coût du coût, les coûts"])
+    >>> vocabulary(["Le coût du coût, les coûts"], ["fr"])
     [('cout', 'coût')]
     """
-    stop = _stopwords()
     counts: collections.Counter[str] = collections.Counter()
     surface: dict[str, collections.Counter[str]] = {}
-    for text in texts:
+    for text, language in zip(texts, languages):
+        pack = pack_of(language)
         for raw in _WORD.findall(normalize(text).lower()):
             word = raw.split("'")[-1]
-            if len(word) < 3 or fold(word) in stop:
+            if len(word) < 3 or fold(word) in pack.stopwords:
                 continue
-            terms = analyze(word)
+            terms = analyze(word, pack)
             if len(terms) != 1:
                 continue
             counts[terms[0]] += 1
@@ -56,12 +57,12 @@ def vocabulary(texts: list[str], limit: int = 10_000) -> list[tuple[str, str]]:
     return [(t, surface[t].most_common(1)[0][0]) for t, _ in counts.most_common(limit)]
 
 
-def question_words(question: str) -> list[tuple[str, str]]:
+def question_words(question: str, lang: Lang) -> list[tuple[str, str]]:
     """(word, term) of the question's content words without digits: the ones worth translating."""
     pairs = []
     for raw in _WORD.findall(normalize(question).lower()):
         word = raw.split("'")[-1]
-        terms = analyze(word)
+        terms = analyze(word, lang)
         if len(terms) == 1 and not any(c.isdigit() for c in word):
             pairs.append((word, terms[0]))
     return pairs

@@ -21,6 +21,7 @@ class Chunk:
     end: int
     paragraph: int  # 1-based number of the first paragraph of the chunk in its file
     text: str  # == document.text[start:end]
+    language: str = "fr"  # the language pack its document is analysed with
 
 
 def chunk_id(source: str, text: str) -> str:
@@ -74,7 +75,7 @@ def chunk_documents(docs: list[Document], max_chars: int = 700) -> list[Chunk]:
 def _make_chunk(doc: Document, group: list[tuple[int, int, int]]) -> Chunk:
     start, end = group[0][0], group[-1][1]
     text = doc.text[start:end]
-    return Chunk(chunk_id(doc.name, text), doc.name, start, end, group[0][2], text)
+    return Chunk(chunk_id(doc.name, text), doc.name, start, end, group[0][2], text, doc.language or "fr")
 
 
 def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from rag.evidence import Evidence, numbers_in
-from rag.text import analyze, fold, join_numbers, normalize, sentence_spans
+from rag import languages
+from rag.text import Lang, analyze, fold, join_numbers, normalize, sentence_spans
 
 # What a claim must share with the sentence it cites (calibrated with `rag eval`).
 MIN_NEW_TERMS = 0.8  # of the terms the claim adds to the question
@@ -57,16 +58,17 @@ def support(sentence: str, evidence: Evidence, question: str) -> float:
     >>> support("Il pourrait dépenser 1 milliard par an", e, "Combien ?")
     0.0
     """
-    stated = numbers_in(sentence)
-    if stated - numbers_in(evidence.text):
+    lang = evidence.language  # a claim copies its evidence's words: both are read in its language
+    stated = numbers_in(sentence, lang)
+    if stated - numbers_in(evidence.text, lang):
         return 0.0  # a number the quote does not state
-    if any(len(stated & set(bounds)) == 1 for bounds in ranges_in(evidence.text)):
+    if any(len(stated & set(bounds)) == 1 for bounds in ranges_in(evidence.text, lang)):
         return 0.0  # one end of a range is not what the quote says
-    terms = set(analyze(sentence))
+    terms = set(analyze(sentence, lang))
     if not terms:
         return 0.0
-    known = set(analyze(evidence.text))
-    new = terms - set(analyze(question))
+    known = set(analyze(evidence.text, lang))
+    new = terms - set(analyze(question, lang))
     if not new:
         return 0.0  # restating the question answers nothing
     share_new = len(new & known) / len(new)
@@ -76,16 +78,20 @@ def support(sentence: str, evidence: Evidence, question: str) -> float:
     return share_all
 
 
-_RANGE = re.compile(r"\b(?:entre|between|from)\s+(\d+(?:\.\d+)?)\b[^.;\d]{0,30}?\b(?:et|and|to)\s+(\d+(?:\.\d+)?)")
+def _range_pattern(lang: Lang) -> re.Pattern:
+    pack = languages.pack(lang) if isinstance(lang, str) else lang
+    start, join = "|".join(pack.range_start), "|".join(pack.range_join)
+    return re.compile(rf"\b(?:{start})\s+(\d+(?:\.\d+)?)\b[^.;\d]{{0,30}}?\b(?:{join})\s+(\d+(?:\.\d+)?)")
 
 
-def ranges_in(text: str) -> list[tuple[str, str]]:
-    """Ranges stated as 'entre A et B' / 'between A and B' / 'from A to B', as numbers_in() writes them.
+def ranges_in(text: str, lang: Lang) -> list[tuple[str, str]]:
+    """Ranges stated as 'entre A et B' / 'between A and B' / 'from A to B' (the language pack's
+    range words), as numbers_in() writes them.
 
-    >>> ranges_in("entre 500 millions et 1 milliard de dollars")
-    [('500', '1')]
+    >>> ranges_in("entre 500 millions et 1 milliard de dollars", "fr"), ranges_in("from 1,500 to 2,000 men", "en")
+    ([('500', '1')], [('1500', '2000')])
     """
-    return _RANGE.findall(join_numbers(fold(text)))
+    return _range_pattern(lang).findall(join_numbers(fold(text), lang))
 
 
 def check(draft: str, evidence: list[Evidence], question: str) -> tuple[list[CheckedSentence], list[str]]:

@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.evidence import Evidence
-from rag.text import fold, join_numbers, normalize
+from rag import languages
+from rag.text import Lang, fold, join_numbers, normalize, pack_of
 
-# A figure and what it counts: a percentage, an amount of money (a magnitude word before the
-# currency is part of the amount: "5,5 millions de dollars", "$5.5 million"), or GPUs.
-_MAGNITUDES = {"mille": 1e3, "thousand": 1e3, "million": 1e6, "millions": 1e6, "milliard": 1e9, "milliards": 1e9,
-               "billion": 1e9, "billions": 1e9}
-_CURRENCIES = {"$": "dollars", "€": "euros", "dollar": "dollars", "dollars": "dollars", "euro": "euros",
-               "euros": "euros", "yuan": "yuans", "yuans": "yuans"}
-_FIGURE = re.compile(
-    r"(?P<before>[$€]\s?)?(?<![\w.,])(?P<number>\d{1,3}(?:[ .]\d{3})+|\d+(?:[.,]\d+)?)\s*"
-    r"(?P<unit>%|(?:(?P<magnitude>millions?|milliards?|mille|thousand|billions?)\s+(?:de\s+|d'|of\s+)?)?"
-    r"(?:dollars?|euros?|yuans?|[$€])|(?P<scale>millions?|milliards?|mille|thousand|billions?)\b|"
-    r"(?:gpu|puces)(?:\s+(?:nvidia\s+)?[a-z]\d+)?)?",
-    re.IGNORECASE,
-)
+
+@lru_cache(maxsize=None)
+def _figure_pattern(lang: str) -> re.Pattern:
+    """A figure and what it counts, by the language pack's words: a percentage, an amount of
+    money (a magnitude word before the currency is part of the amount: "5,5 millions de dollars",
+    "$5.5 million"), or a thing counted: the word after the number, with a model code after it
+    ("2 000 GPU H800")."""
+    p = languages.pack(lang)
+    magnitude = "|".join(sorted(map(re.escape, p.magnitudes), key=len, reverse=True))
+    currency = "|".join(sorted(map(re.escape, p.currencies), key=len, reverse=True))
+    of = "|".join(re.escape(w) + (r"\s+" if w[-1].isalpha() else "") for w in p.of_words)
+    return re.compile(
+        r"(?P<before>[$€£]\s?)?(?<![\w.,])(?P<number>\d{1,3}(?:[ .,]\d{3})+|\d+(?:[.,]\d+)?)\s*"
+        rf"(?P<unit>%|(?:(?P<magnitude>{magnitude})\s+(?:{of})?)?(?:{currency}|[$€£])\b|"
+        rf"(?P<scale>{magnitude})\b|(?P<thing>[^\W\d_][\w-]{{1,}}(?:\s+[^\W\d_]+\d+)?))?",
+        re.IGNORECASE,
+    )
 
 
 @dataclass(frozen=True)
@@ -40,32 +46,41 @@ class Figure:
         return f"{self.magnitude} {self.unit}".strip()
 
 
-def parse_figures(text: str) -> list[tuple[str, float, str, str]]:
+def parse_figures(text: str, lang: Lang) -> list[tuple[str, float, str, str]]:
     """(as written, value on one scale, unit, magnitude word) of the figures of a text that carry a unit.
 
-    >>> parse_figures("R1 a coûté 5,5 millions de dollars, pas 42 dollars ni $6 million.")
+    >>> parse_figures("R1 a coûté 5,5 millions de dollars, pas 42 dollars ni $6 million.", "fr")
     [('5,5 millions de dollars', 5500000.0, 'dollars', 'millions'), ('42 dollars', 42.0, 'dollars', ''), ('$6 million', 6000000.0, 'dollars', 'million')]
-    >>> parse_figures("un four de 3 millions d'euros")
+    >>> parse_figures("un four de 3 millions d'euros", "fr")
     [("3 millions d'euros", 3000000.0, 'euros', 'millions')]
-    >>> parse_figures("avec 2 000 GPU Nvidia H800, en baisse de 17 %")
-    [('2 000 GPU Nvidia H800', 2000.0, 'gpu h800', ''), ('17 %', 17.0, '%', '')]
+    >>> parse_figures("avec 2 000 GPU H800, en baisse de 17 %", "fr")
+    [('2 000 GPU H800', 2000.0, 'gpu h800', ''), ('17 %', 17.0, '%', '')]
+    >>> parse_figures("about 2,400 settlers", "en")
+    [('2,400 settlers', 2400.0, 'settlers', '')]
     """
+    p = pack_of(lang)
+    symbols = {"$": "dollars", "€": "euros", "£": "pounds"}
     found = []
-    for m in _FIGURE.finditer(normalize(text)):
+    for m in _figure_pattern(p.code).finditer(normalize(text)):
         unit_text = fold(m.group("unit") or "")
-        currency = _CURRENCIES.get((m.group("before") or "").strip())
+        currency = symbols.get((m.group("before") or "").strip())
         # "$6 million": the currency before the number, the magnitude word alone after it
         word = fold(m.group("magnitude") or m.group("scale") or "")
-        magnitude = _MAGNITUDES.get(word, 1.0)
-        if unit_text.startswith(("gpu", "puces")) or unit_text == "%":
-            unit = " ".join(unit_text.replace("nvidia ", "").split())
+        magnitude = p.magnitudes.get(word, 1.0)
+        if m.group("thing"):
+            first = unit_text.split()[0]
+            if first in p.stopwords or first in p.magnitudes or first in p.time_units or first in p.calendar:
+                continue  # "1754 the war", "3 ans": no thing counted
+            unit = " ".join(unit_text.split())
+        elif unit_text == "%":
+            unit = "%"
         else:
             last = re.split(r"[\s']+", unit_text)[-1]  # "millions d'euros" -> "euros"
-            unit = _CURRENCIES.get(last) or currency or ""  # a bare "6 millions" counts nothing known
+            unit = p.currencies.get(last) or symbols.get(last) or currency or ""  # a bare "6 millions" counts nothing known
         if not unit:
             continue
         try:
-            number = float(join_numbers(m.group("number")).replace(" ", "")) * magnitude
+            number = float(join_numbers(m.group("number"), p).replace(" ", "")) * magnitude
         except ValueError:
             continue
         found.append((m.group(0).strip(), number, unit, word))
@@ -73,32 +88,30 @@ def parse_figures(text: str) -> list[tuple[str, float, str, str]]:
 
 
 def figures(evidence: Evidence) -> list[Figure]:
-    return [Figure(value, number, unit, evidence, word) for value, number, unit, word in parse_figures(evidence.text)]
+    return [Figure(value, number, unit, evidence, word)
+            for value, number, unit, word in parse_figures(evidence.text, evidence.language)]
 
 
-# Words that make a question about money, so money units are the quantity it asks about.
-_MONEY_WORDS = frozenset(
-    "cout coute couter couts budget prix depense depenser depenses investi investir investissement "
-    "investissements valeur capitalisation perte perdu baisse chute amputee montant somme "
-    "cost costs spend spent spending price budget invest investment value loss lose lost worth".split()
-)
-_MONEY_UNIT = re.compile(r"dollars|euros|yuans")
+_MONEY_UNITS = frozenset(("dollars", "euros", "yuans", "pounds", "livres"))
 
 
-def relevant_units(question: str, units: set[str]) -> set[str]:
-    """Units the question is about: those whose words it uses, and money if it asks about money.
+def relevant_units(question: str, units: set[str], lang: Lang) -> set[str]:
+    """Units the question is about: those whose words it uses, and money if it asks about money
+    (the pack's money words).
 
-    >>> sorted(relevant_units("Combien a coûté R1 ?", {"dollars", "gpu h800"}))
+    >>> sorted(relevant_units("Combien a coûté R1 ?", {"dollars", "gpu h800"}, "fr"))
     ['dollars']
-    >>> sorted(relevant_units("Combien de GPU H800 ?", {"dollars", "gpu h800"}))
+    >>> sorted(relevant_units("Combien de GPU H800 ?", {"dollars", "gpu h800"}, "fr"))
     ['gpu h800']
     """
+    p = pack_of(lang)
     asked = set(fold(question).replace("-", " ").replace("'", " ").split())
-    money = bool(asked & _MONEY_WORDS)
-    return {u for u in units if set(u.split()) & asked - {"de", "d"} or (money and _MONEY_UNIT.search(u))}
+    money = bool(asked & p.money_words)
+    money_units = _MONEY_UNITS | set(p.currencies.values())
+    return {u for u in units if set(u.split()) & asked - p.stopwords or (money and u in money_units)}
 
 
-def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
+def conflicting_figures(question: str, answer: str, evidence: list[Evidence], lang: Lang,
                         min_coverage_ratio: float = 0.35, same_subject_ratio: float = 0.8) -> list[Figure]:
     """Figures of a unit that the question asks about and the answer states, when relevant
     evidence sentences from at least two files give at least two different values for it.
@@ -111,10 +124,10 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
     in billions, found in sentences that match the question less well, are not the same quantity."""
     if not evidence:
         return []
-    stated = {unit for _, _, unit, _ in parse_figures(answer)}
+    stated = {unit for _, _, unit, _ in parse_figures(answer, lang)}
     best = max(e.coverage for e in evidence)
     # A figure the question itself gives ("the budget of unit 517") is what is asked about, not an answer.
-    given = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", join_numbers(normalize(question)).replace(" ", ""))}
+    given = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", join_numbers(normalize(question), lang).replace(" ", ""))}
     groups: dict[tuple[str, str], list[Figure]] = {}
     for e in evidence:
         for figure in figures(e):
@@ -124,7 +137,7 @@ def conflicting_figures(question: str, answer: str, evidence: list[Evidence],
                 groups.setdefault(("written", figure.written_unit), []).append(figure)
             if e.coverage >= same_subject_ratio * best:
                 groups.setdefault(("scaled", figure.unit), []).append(figure)
-    wanted = relevant_units(question, {f.unit for group in groups.values() for f in group}) & stated
+    wanted = relevant_units(question, {f.unit for group in groups.values() for f in group}, lang) & stated
     conflicts = []
     for group in groups.values():
         if group[0].unit not in wanted:

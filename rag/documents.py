@@ -30,6 +30,7 @@ class Document:
     headings: tuple[tuple[int, str, int], ...] = ()  # (start offset, heading, level)
     notices: tuple[str, ...] = ()  # read, but something the user should know
     reader: str = ""  # which reader, of which version, made `text` ("pdf/1"): reuse needs the same
+    language: str = ""  # the code of the language pack it reads as ("fr", "en"); set when indexed
 
     def page_at(self, offset: int) -> int | None:
         """The physical page holding `offset` (PDF), or None.

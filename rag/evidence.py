@@ -10,8 +10,9 @@ from rag import answer_type
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.lexical import LexicalIndex
+from rag.query import Query
 from rag.retrieval import Hit, QueryTerms
-from rag.text import analyze, join_numbers, normalize, query_weights, sentence_spans, words
+from rag.text import Lang, analyze, join_numbers, normalize, pack_of, sentence_spans, words
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,16 @@ class Evidence:
     def source(self) -> str:
         return self.chunk.source
 
+    @property
+    def language(self) -> str:
+        return self.chunk.language
+
 
 SHORT_SENTENCE = 60  # characters
 ATTRIBUTION_CHARS = 100  # an attribution line ('— Name (@handle) date') is at most this long
 
 
-_PRONOUN_START = re.compile(r"(?:Il|Elle|Ils|Elles|He|She|They)\b")
-
-
-def evidence_spans(text: str) -> list[tuple[int, int]]:
+def evidence_spans(text: str, lang: Lang = "fr") -> list[tuple[int, int]]:
     r"""Sentence spans where a sentence that cannot stand alone joins its neighbour: an attribution
     line ('— Marc Andreessen (@pmarca) 26 janvier 2025') joins the sentence it attributes, a
     sentence opening with a pronoun ('Il souligne que...') the one naming who it is, and another
@@ -47,11 +49,12 @@ def evidence_spans(text: str) -> list[tuple[int, int]]:
     >>> t = "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025\nSouvent qualifié de « moment Sputnik », le modèle fait des vagues."
     >>> [t[a:b] for a, b in evidence_spans(t)][0]
     "Deepseek R1 est le moment Sputnik de l'IA.\n— Marc Andreessen (@pmarca) 26 janvier 2025"
-    >>> len(evidence_spans("Yann LeCun insiste sur l'open source. Il souligne que DeepSeek en a bénéficié."))
+    >>> len(evidence_spans("Yann LeCun insiste sur l'open source. Il souligne que DeepSeek en a bénéficié.", "fr"))
     1
     >>> len(evidence_spans("Les projets retenus sont les suivants.\n\n– Le projet Gamma coûtera 8 millions."))
     2
     """
+    pronouns = pack_of(lang).sentence_pronouns
     merged: list[tuple[int, int]] = []
     for a, b in sentence_spans(text):
         gap = text[merged[-1][1] : a] if merged else ""
@@ -60,11 +63,16 @@ def evidence_spans(text: str) -> list[tuple[int, int]]:
         attribution = text[a] in "—–" and b - a <= ATTRIBUTION_CHARS and "\n\n" not in gap
         same_paragraph = bool(merged) and "\n" not in gap
         short = bool(merged) and merged[-1][1] - merged[-1][0] < SHORT_SENTENCE
-        if merged and (attribution or (same_paragraph and (short or _PRONOUN_START.match(text, a)))):
+        if merged and (attribution or (same_paragraph and (short or _starts_with(text, a, pronouns)))):
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((a, b))
     return merged
+
+
+def _starts_with(text: str, at: int, first_words: tuple[str, ...]) -> bool:
+    match = re.match(r"[\w-]+", text[at : at + 24])
+    return match is not None and match.group() in first_words
 
 
 def answerability(evidence: list[Evidence]) -> float:
@@ -76,7 +84,7 @@ def answerability(evidence: list[Evidence]) -> float:
 
 
 def select_evidence(
-    question: str,
+    query: Query,
     hits: list[Hit],
     lexical: LexicalIndex,
     embedder: Embedder | None,
@@ -90,34 +98,34 @@ def select_evidence(
     candidates: list[tuple[Chunk, int, int, int]] = []  # chunk, start, end, hit rank
     for hit in hits:
         offset = hit.chunk.start
-        for a, b in evidence_spans(hit.chunk.text):
+        for a, b in evidence_spans(hit.chunk.text, hit.chunk.language):
             # a question asked in the document answers nothing
             if b - a >= 15 and not hit.chunk.text[a:b].rstrip(" »”\"").endswith("?"):
                 candidates.append((hit.chunk, offset + a, offset + b, hit.rank))
     if not candidates:
         return []
-    terms = QueryTerms(query_weights(question)) if terms is None else terms
+    terms = QueryTerms(query.weights) if terms is None else terms
     weights = {t: w * _idf(t, terms, lexical) for t, w in terms.weights.items()}
     total = sum(weights.values()) or 1.0
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
-    passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text)) for hit in hits}
-    similarity = _similarities(question, sentence_texts, embedder)
-    wanted = answer_type.expected(question)
+    passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text, hit.chunk.language)) for hit in hits}
+    similarity = _similarities(query.text, sentence_texts, embedder)
+    wanted = query.kind
     scored = []
     for (chunk, start, end, rank), text, sim in zip(candidates, sentence_texts, similarity):
-        sentence_terms = set(analyze(text))
+        sentence_terms = set(analyze(text, chunk.language))
         own = sum(w * terms.credit(t, sentence_terms) for t, w in weights.items()) / total
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = 0.75 * own + 0.25 * around
         score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms
-        fits = answer_type.fits(wanted, text, question)
+        fits = answer_type.fits(wanted, text, query.text, chunk.language)
         if wanted is not None:
             score += 0.15 if fits else -0.5  # an answer of that kind is what was asked for
         scored.append((score, coverage, sim, fits, chunk, start, end, text))
     scored.sort(key=lambda s: -s[0])
     chosen = []
     for score, coverage, sim, fits, chunk, start, end, text in scored:
-        if any(_same_sentence(text, e.text) for e in chosen):
+        if any(_same_sentence(text, e.text, chunk.language) for e in chosen):
             continue
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
                                round(sim, 4), fits))
@@ -142,14 +150,15 @@ def _similarities(question: str, texts: list[str], embedder: Embedder | None) ->
     return [float(x) for x in vectors[1:] @ vectors[0]]
 
 
-def _same_sentence(a: str, b: str) -> bool:
-    return words(a) == words(b)
+def _same_sentence(a: str, b: str, lang: Lang) -> bool:
+    return words(a, lang) == words(b, lang)
 
 
-def numbers_in(text: str) -> set[str]:
-    """Numbers as written one way; digits inside a name (R1, H800) are not numbers.
+def numbers_in(text: str, lang: Lang) -> set[str]:
+    """Numbers as written one way (by the language's conventions); digits inside a name (R1,
+    H800) are not numbers.
 
-    >>> sorted(numbers_in("2 000 GPU H800 pour R1 et 5,5 M$"))
-    ['2000', '5.5']
+    >>> sorted(numbers_in("2 000 GPU H800 pour R1 et 5,5 M$", "fr")), sorted(numbers_in("2,400 people", "en"))
+    (['2000', '5.5'], ['2400'])
     """
-    return set(re.findall(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?", join_numbers(normalize(text))))
+    return set(re.findall(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?", join_numbers(normalize(text), lang)))

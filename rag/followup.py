@@ -10,13 +10,8 @@ from __future__ import annotations
 import re
 
 from rag.settings import Settings
+from rag.languages import detect, pack
 from rag.text import analyze, fold, normalize
-
-_LEANING = frozenset(
-    "il elle ils elles son sa ses leur leurs lui celui celle ceux cela ca ce cet cette ces "
-    "it its they their them he she his her this that these those".split()
-)
-_OPENERS = ("et ", "and ", "aussi", "also", "puis ", "then ")
 
 
 def is_follow_up(question: str) -> bool:
@@ -24,10 +19,15 @@ def is_follow_up(question: str) -> bool:
 
     >>> is_follow_up("Et combien a coûté son entraînement ?"), is_follow_up("Qui dirige Meta ?")
     (True, False)
+    >>> is_follow_up("Combien DeepSeek a-t-il dépensé ?"), is_follow_up("And what did it cost?")
+    (False, True)
     """
+    p = pack(detect(question, "fr") or "fr")
     folded = fold(question).strip()
+    if p.inversion is not None:
+        folded = p.inversion.sub(" ", folded)
     tokens = set(re.findall(r"[a-z]+", folded))
-    return folded.startswith(_OPENERS) or bool(tokens & _LEANING) or len(analyze(question)) <= 1
+    return folded.startswith(p.followup_openers) or bool(tokens & p.followup_pronouns) or len(analyze(question, p)) <= 1
 
 
 def contextualize(question: str, previous_questions: list[str],
@@ -45,10 +45,11 @@ def contextualize(question: str, previous_questions: list[str],
     if not previous_questions or not question.strip() or not is_follow_up(question):
         return question  # an empty question stays empty: answer() says so, nothing is made up
     last = normalize(previous_questions[-1])
-    present = set(analyze(question))
+    p = pack(detect(last, "fr") or "fr")
+    present = set(analyze(question, p))
     names, others = [], []
     for raw in re.findall(r"[\w-]+", last):
-        terms = analyze(raw)
+        terms = analyze(raw, p)
         if not terms or terms[0] in present:
             continue
         named = raw[:1].isupper() or any(c.isdigit() for c in raw)

@@ -1,4 +1,5 @@
-"""BM25 over the French analyzer (bm25s does the scoring and the on-disk format)."""
+"""BM25 over each passage analysed by its own language pack (bm25s does the scoring and the on-disk
+format)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ class LexicalIndex:
         self._model = model
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, texts: list[str], languages: list[str], k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
         import bm25s
 
         model = bm25s.BM25(k1=k1, b=b)
-        model.index([analyze(t) or [""] for t in texts], show_progress=False)
+        model.index([analyze(t, lang) or [""] for t, lang in zip(texts, languages)], show_progress=False)
         return cls(model)
 
     def save(self, folder: Path) -> None:

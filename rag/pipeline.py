@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag import answer_type, models, store
+from rag import answer_type, languages, models, store
 from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
@@ -19,17 +19,22 @@ from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
 from rag.prompting import build_prompt
 from rag.retrieval import Hit, RetrievalConfig, Retriever
+from rag.query import Query, analyse
 from rag.settings import DEFAULT_EMBEDDER, Settings
-from rag.text import detect_language
 
 log = logging.getLogger("rag")
 
-REFUSAL = {
-    "fr": "Je ne trouve pas cette information dans les documents.",
-    "en": "I cannot find this information in the documents.",
-}
-_ACCORDING = {"fr": "D'après les sources : ", "en": "According to the sources: "}
-_DISAGREE = {"fr": "Les sources divergent : ", "en": "The sources disagree: "}
+
+
+def refusal(language: str) -> str:
+    """What a refusal says, in the language of the question."""
+    return languages.pack(language).text("refusal")
+
+
+def unsupported(corpus_language: str) -> str:
+    """What the answer to a question in a language no pack covers says (in the corpus's language)."""
+    names = ", ".join(p.name for p in languages.packs())
+    return languages.pack(corpus_language).text("unsupported").format(languages=names)
 
 
 @dataclass
@@ -86,7 +91,7 @@ class Engine:
         """Load the generator and run it once now (when answers use it): the first generation
         after loading is slow, and it should not be the first user's wait."""
         if self.settings.use_llm:
-            for _ in self.generator.stream("Question : Bonjour ?\nRéponse :", 1, 0.0):
+            for _ in self.generator.stream(languages.pack(self.index.language).text("warm_up"), 1, 0.0):
                 pass
 
 
@@ -121,13 +126,15 @@ def validate_question(question: str, settings: Settings) -> str:
     return question
 
 
-def gather_evidence(question: str, engine: Engine, k: int, mode: str | None = None) -> tuple[list[Hit], list[Evidence]]:
+def gather_evidence(question: str | Query, engine: Engine, k: int,
+                    mode: str | None = None) -> tuple[list[Hit], list[Evidence]]:
     """The k passages shown and the evidence pool, best first. Evidence comes from twice as many
     passages as are shown, and the pool is twice what the prompt gets: the answering sentence, or a
     source that disagrees, may rank just below."""
-    terms = engine.retriever.query_terms(question)
-    deep_hits = engine.retriever.search(question, 2 * k, mode, terms)
-    pool = select_evidence(question, deep_hits, engine.index.lexical, engine.embedder,
+    query = question if isinstance(question, Query) else analyse(question, engine.index.language)
+    terms = engine.retriever.query_terms(query)
+    deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
+    pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
                            2 * engine.settings.evidence_sentences, terms)
     return deep_hits[:k], pool
 
@@ -149,11 +156,15 @@ def answer(
     settings = engine.settings
     started = time.perf_counter()
     question = validate_question(question, settings)
-    language = detect_language(question)
+    query = analyse(question, engine.index.language)
+    language = query.language
     use_llm = settings.use_llm if use_llm is None else use_llm
     temperature = settings.temperature if temperature is None else temperature
     k = k or settings.k
-    hits, pool = gather_evidence(question, engine, k, mode)
+    if not query.supported:  # an unrelated quote would look like an answer: say what can be asked
+        return Answer(question, language, unsupported(language), [], [], [], True, "refused",
+                      {"retrieve": 0.0, "first_token": 0.0, "total": round((time.perf_counter() - started) * 1000, 1)})
+    hits, pool = gather_evidence(query, engine, k, mode)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 
@@ -163,14 +174,14 @@ def answer(
                 (("retrieve", retrieved), ("first_token", first or now), ("total", now))}
 
     if answerability(evidence) < settings.refusal_threshold:
-        return Answer(question, language, REFUSAL[language], [], hits, evidence, True, "refused", timings(None))
+        return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None))
 
     draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token) \
         if use_llm else ("", None, None)
-    checked, removed = _check(draft, evidence, question, settings.agreement_ratio)
+    checked, removed = _check(draft, evidence, query, settings.agreement_ratio)
     sentences = [[(s.text, s.cites)] for s in checked] or \
-        [[(_ACCORDING[language] + "« " + evidence[0].text + " »", (evidence[0].n,))]]
-    _add_disagreement(sentences, question, language, pool)
+        [[(query.pack.text("according") + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    _add_disagreement(sentences, query, pool)
     text, citations = _render(sentences, {e.n: e for e in pool}, engine.index.texts)
     return Answer(question, language, text, citations, hits, evidence, False, "llm" if checked else "extractive",
                   timings(first), draft, removed, rate)
@@ -190,7 +201,7 @@ def _generate(engine: Engine, prompt: str, temperature: float,
     return "".join(pieces).strip(), first, (round(tokens / spent, 1) if tokens and spent > 0 else None)
 
 
-def _check(draft: str, evidence: list[Evidence], question: str,
+def _check(draft: str, evidence: list[Evidence], query: Query,
            agreement_ratio: float) -> tuple[list[CheckedSentence], list[str]]:
     """Supported sentences of the draft that answer the question, and the removed ones. A true
     but off-topic sentence is no answer: its evidence must score at least `agreement_ratio` x the
@@ -198,24 +209,23 @@ def _check(draft: str, evidence: list[Evidence], question: str,
     'qui'...) answers nothing."""
     if not draft:
         return [], []
-    checked, removed = check(draft, evidence, question)
+    checked, removed = check(draft, evidence, query.text)
     score = {e.n: e.score for e in evidence}
     floor = agreement_ratio * evidence[0].score
-    wanted = answer_type.expected(question)
     answers = [s for s in checked
-               if max(score[n] for n in s.cites) >= floor and answer_type.fits(wanted, s.text, question)]
+               if max(score[n] for n in s.cites) >= floor and answer_type.fits(query.kind, s.text, query.text, query.pack)]
     return answers, removed + [s.text for s in checked if s not in answers]
 
 
-def _add_disagreement(sentences: list[list[Segment]], question: str, language: str, pool: list[Evidence]) -> None:
+def _add_disagreement(sentences: list[list[Segment]], query: Query, pool: list[Evidence]) -> None:
     """Append 'the sources disagree: A [1], B [2]' when the answer states a figure that other
     sources give differently; each figure carries its own citation."""
     stated = " ".join(text for sentence in sentences for text, _ in sentence)
-    conflict = conflicting_figures(question, stated, pool)
+    conflict = conflicting_figures(query.text, stated, pool, query.pack)
     cited = {n for sentence in sentences for _, cites in sentence for n in cites}
     if conflict and {f.evidence.n for f in conflict} - cited:
         items = [(f.value, (f.evidence.n,)) for f in conflict]
-        sentences.append([(_DISAGREE[language] + items[0][0], items[0][1]), *items[1:]])
+        sentences.append([(query.pack.text("disagree") + items[0][0], items[0][1]), *items[1:]])
 
 
 Segment = tuple[str, tuple[int, ...]]  # a piece of text and the evidence numbers backing it

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rag import languages
+
 if TYPE_CHECKING:  # the error path of every command uses safe_terminal: no numpy nor index code for it
     from rag.pipeline import Answer
     from rag.retrieval import Hit
@@ -107,7 +109,7 @@ def print_answer(result: Answer, streamed: str) -> None:
         removed = " / ".join(_flat(sentence) for sentence in result.removed)
         click.echo(click.style(f"removed as unsupported by the sources: {safe_terminal(removed)}", fg="yellow"))
     if result.refused:
-        click.echo(click.style("\nClosest passages:" if result.language == "en" else "\nPassages les plus proches :", bold=True))
+        click.echo(click.style("\n" + languages.pack(result.language).text("closest"), bold=True))
         for hit in result.hits[:3]:
             click.echo(safe_terminal(f"  {hit.chunk.source}, §{hit.chunk.paragraph}: {_short(hit.chunk.text)}"))
     else:

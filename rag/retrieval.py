@@ -11,7 +11,8 @@ from rag.bridge import question_words
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.store import Index
-from rag.text import detect_language, normalize, query_weights
+from rag.query import Query, analyse
+from rag.text import normalize
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,16 @@ class Retriever:
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
         return fuse(self.index.chunks, lexical, dense, self.config, k)
 
-    def query_terms(self, query: str) -> QueryTerms:
+    def query_terms(self, query: str | Query) -> QueryTerms:
         """Weighted BM25 terms of a query. A question in another language than the corpus also
         gets, for each word the corpus never uses, the corpus terms closest in meaning."""
-        weights = query_weights(query)
-        if self.embedder is None or detect_language(query) == self.index.language:
+        query = query if isinstance(query, Query) else analyse(query, self.index.language)
+        weights = query.weights
+        if self.embedder is None or query.language == self.index.language:
             return QueryTerms(weights)
         vocabulary = self.index.lexical.vocabulary
-        unknown = [(w, t) for w, t in question_words(query) if t not in vocabulary and t in weights]
+        unknown = [(w, t) for w, t in question_words(query.text, query.language)
+                   if t not in vocabulary and t in weights]
         if not unknown:
             return QueryTerms(weights)
         vectors = self.embedder.embed([w for w, _ in unknown])

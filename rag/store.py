@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import collections
 import json
 import os
 import re
@@ -31,7 +32,8 @@ from rag.lexical import LexicalIndex
 FORMAT = "rag-index"
 # 2: documents.jsonl holds the extracted text; chunks hold offsets into it
 # 3: the manifest holds the size and sha256 of each file of the build ("files"), and its own ("checksum")
-FORMAT_VERSION = 3
+# 4: each document and chunk records its language; passages are analysed with their own language pack
+FORMAT_VERSION = 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search
 
@@ -122,12 +124,13 @@ def build(
 def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_chars: int,
            progress: Progress | None) -> BuildReport:
     started = time.perf_counter()
+    documents = [d if d.language else dataclasses.replace(d, language=_language_of(d)) for d in documents]
     chunks = chunk_documents(documents, chunk_chars)
     previous, previous_words = _reusable_vectors(root, embedder)
     missing = [c for c in chunks if c.id not in previous]
     fresh = dict(zip([c.id for c in missing], _embed(embedder, [c.text for c in missing], "chunks", progress)))
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
-    bridge = _embed_vocabulary([c.text for c in chunks], embedder, previous_words, progress)
+    bridge = _embed_vocabulary([c.text for c in chunks], [c.language for c in chunks], embedder, previous_words, progress)
 
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     staging = root / (name + ".tmp")
@@ -145,7 +148,7 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
         index_type = _write_faiss(staging / "dense.faiss", vectors)
-        LexicalIndex.build([c.text for c in chunks]).save(staging / "lexical")
+        LexicalIndex.build([c.text for c in chunks], [c.language for c in chunks]).save(staging / "lexical")
         (staging / "bridge.json").write_text(json.dumps(list(zip(bridge.terms, bridge.surfaces)), ensure_ascii=False),
                                              encoding="utf-8")
         np.save(staging / "bridge.npy", bridge.vectors)
@@ -159,6 +162,7 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
             "chunking": {"max_chars": chunk_chars, "paragraphs": "one per non-blank line"},
             "faiss": index_type,
             "language": _majority_language(documents),
+            "languages": dict(collections.Counter(d.language for d in documents).most_common()),
             "bridge": {"words": len(bridge.terms)},
             "count": len(chunks),
             "documents": [
@@ -369,9 +373,9 @@ def _embed(embedder: Embedder, texts: list[str], label: str, progress: Progress 
     return vectors
 
 
-def _embed_vocabulary(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray],
+def _embed_vocabulary(texts: list[str], languages: list[str], embedder: Embedder, known: dict[str, np.ndarray],
                       progress: Progress | None = None) -> Bridge:
-    pairs = vocabulary(texts)
+    pairs = vocabulary(texts, languages)
     missing = [w for _, w in pairs if w not in known]
     fresh = dict(zip(missing, _embed(embedder, missing, "vocabulary words", progress, batch=256)))
     vectors = [known.get(w, fresh.get(w)) for _, w in pairs]
@@ -379,11 +383,16 @@ def _embed_vocabulary(texts: list[str], embedder: Embedder, known: dict[str, np.
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], matrix)
 
 
-def _majority_language(documents: list[Document]) -> str:
+def _language_of(document: Document) -> str:
+    """The language pack a document reads as, from its first pages; French when nothing tells."""
     from rag.text import detect_language
 
-    votes = [detect_language(d.text[:5000]) for d in documents]
-    return max(set(votes), key=votes.count)
+    return detect_language(document.text[:5000])
+
+
+def _majority_language(documents: list[Document]) -> str:
+    votes = collections.Counter(d.language for d in documents)
+    return max(sorted(votes), key=votes.get) if votes else "fr"
 
 
 def _write_faiss(path: Path, vectors: np.ndarray) -> dict:

@@ -1,4 +1,4 @@
-"""French-aware text handling shared by indexing, retrieval, evidence selection and evaluation.
+"""Text handling shared by indexing, retrieval, evidence selection and evaluation, by language pack shared by indexing, retrieval, evidence selection and evaluation.
 
 Offsets always point into the text as stored in the file; `normalize()` only produces derived
 views (what is embedded, tokenised, shown to the model), so a quote is always exact.
@@ -9,20 +9,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Union
+
+from rag import languages
+from rag.languages import LanguagePack
 
 # Non-breaking, narrow and thin spaces used by French typography, mapped to a plain space.
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2009\u2007\u2008\u200a\u3000"), " ")
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2019\u2018\u02bc\u00b4`"), "'")
-_ELISION = re.compile(r"\b(?:l|d|qu|j|n|s|c|m|t|jusqu|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
-# "2 000", "2.000", "1 000 000" -> one number; a group of exactly three digits follows a separator.
-_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ .]\d{3})+)(?![\d])")
-_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
-_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
-_QUESTION_WORDS = frozenset(
-    "combien quel quelle quels quelles qui quoi comment pourquoi quand lequel laquelle "
-    "selon est-ce what which who whom how many much when why where does did is are was were "
-    "according".split()
-)
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?(?:'[a-z]+)?")
+
+Lang = Union[str, LanguagePack]
+
+
+def pack_of(lang: Lang) -> LanguagePack:
+    return lang if isinstance(lang, LanguagePack) else languages.pack(lang)
 
 
 def normalize(text: str) -> str:
@@ -36,82 +37,134 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def join_numbers(text: str) -> str:
-    """Write numbers one way: '2 000' and '2.000' -> '2000', '5,5' -> '5.5'."""
-    text = _THOUSANDS.sub(lambda m: m.group(1) + re.sub(r"[ .]", "", m.group(2)), text)
-    return _DECIMAL_COMMA.sub(".", text)
+@lru_cache(maxsize=None)
+def _number_patterns(lang: str) -> tuple[re.Pattern, re.Pattern | None]:
+    """The language's thousands groups ("2 000", "2,400") and its decimal separator when not '.'."""
+    p = languages.pack(lang)
+    separators = "".join(re.escape(s) for s in p.thousands_separators)
+    thousands = re.compile(rf"(?<![\d.,])(\d{{1,3}})((?:[{separators}]\d{{3}})+)(?![\d]|[.,]\d)")
+    decimal = None if p.decimal_separator == "." else re.compile(rf"(?<=\d){re.escape(p.decimal_separator)}(?=\d)")
+    return thousands, decimal
 
 
-def words(text: str) -> list[str]:
-    """Folded word tokens with elisions removed and numbers kept whole.
+def join_numbers(text: str, lang: Lang) -> str:
+    """Write numbers one way, by the language's conventions.
 
-    >>> words("L’entraînement a coûté 5,5 millions avec 2 000 GPU H800")
+    >>> join_numbers("2 000 et 5,5", "fr"), join_numbers("2,400 and 5.5", "en")
+    ('2000 et 5.5', '2400 and 5.5')
+    """
+    thousands, decimal = _number_patterns(pack_of(lang).code)
+    text = thousands.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
+    return decimal.sub(".", text) if decimal else text
+
+
+@lru_cache(maxsize=None)
+def _elision(lang: str) -> re.Pattern | None:
+    elisions = languages.pack(lang).elisions
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, elisions)) + r")'") if elisions else None
+
+
+def words(text: str, lang: Lang) -> list[str]:
+    """Folded word tokens with elisions and possessives removed and numbers kept whole.
+
+    >>> words("L’entraînement a coûté 5,5 millions avec 2 000 GPU H800", "fr")
     ['entrainement', 'a', 'coute', '5.5', 'millions', 'avec', '2000', 'gpu', 'h800']
+    >>> words("Acme's CEO shouldn't pay 2,400 dollars", "en")
+    ['acme', 'ceo', "shouldn't", 'pay', '2400', 'dollars']
     """
-    folded = join_numbers(_ELISION.sub(" ", fold(text)))
-    return _TOKEN.findall(folded)
+    p = pack_of(lang)
+    folded = fold(text)
+    elision = _elision(p.code)
+    if elision is not None:
+        folded = elision.sub(" ", folded)
+    tokens = _TOKEN.findall(join_numbers(folded, p))
+    out = []
+    for token in tokens:
+        if "'" in token:
+            stem, ending = token.split("'", 1)
+            token = stem if ending in p.contractions or not stem.isalpha() else token
+        out.append(token)
+    return out
 
 
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
-
-    return frozenset(fold(w) for w in (*STOPWORDS_FRENCH, *STOPWORDS_EN)) | _QUESTION_WORDS
+def stopwords(lang: Lang) -> frozenset[str]:
+    return pack_of(lang).stopwords
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+def analyze(text: str, lang: Lang) -> list[str]:
+    """Index terms: folded words without stop words, stemmed with the language's Snowball
+    stemmer; tokens holding a digit ('h800', 'r1', '2000') are kept as they are.
 
-    return Stemmer.Stemmer("french")
-
-
-def analyze(text: str) -> list[str]:
-    """Index terms: folded words without stop words, Snowball-French stemmed; tokens holding a
-    digit ('h800', 'r1', '2000') are kept as they are.
-
-    >>> analyze("Combien de GPU H800 DeepSeek a-t-il utilisés ?")
+    >>> analyze("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "fr")
     ['gpu', 'h800', 'deepseek', 'utilis']
+    >>> analyze("How many colonies were founded?", "en")
+    ['coloni', 'found']
     """
-    stop = _stopwords()
-    stem = _stemmer().stemWord
-    kept = [t for t in words(text) if t.isdigit() or (len(t) > 1 and t not in stop)]
-    return [t if any(c.isdigit() for c in t) else stem(t) for t in kept]
+    p = pack_of(lang)
+    stop = p.stopwords
+    kept = [t for t in words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
+    return [t if any(c.isdigit() for c in t) else p.stem(t) for t in kept]
 
 
-def query_weights(question: str, boost: float = 2.0) -> dict[str, float]:
+def query_weights(question: str, lang: Lang, boost: float = 2.0) -> dict[str, float]:
     """Terms of a question with a weight: numbers, model names and capitalised names count more
     than ordinary words, because they are what pins an answer down.
 
-    >>> query_weights("Combien de GPU H800 DeepSeek a-t-il utilisés ?")
+    >>> query_weights("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "fr")
     {'gpu': 2.0, 'h800': 2.0, 'deepseek': 2.0, 'utilis': 1.0}
     """
-    strong = set()
-    for raw in re.findall(r"[\w’'.,-]+", join_numbers(normalize(question))):
+    return {term: boost if term in strong else 1.0
+            for strong in [strong_terms(question, lang)] for term in analyze(question, lang)}
+
+
+def strong_terms(question: str, lang: Lang) -> set[str]:
+    """Analysed terms of the question's numbers and capitalised or upper-case names, past its
+    first word (which is capitalised anyway).
+
+    >>> sorted(strong_terms("Who led the Huguenots to Cuba in 1724?", "en"))
+    ['1724', 'cuba', 'huguenot']
+    """
+    p = pack_of(lang)
+    strong: set[str] = set()
+    for position, raw in enumerate(re.findall(r"[\w’'.,-]+", join_numbers(normalize(question), p))):
         raw = raw.strip(".,")
-        word = raw.split("'")[-1]
-        if any(c.isdigit() for c in word) or (word[:1].isupper() and len(word) > 1) or (word.isupper() and len(word) > 1):
-            strong.update(analyze(word))
-    weights: dict[str, float] = {}
-    for term in analyze(question):
-        weights[term] = boost if term in strong else 1.0
-    return weights
+        word = raw.split("'")[-1] if raw.split("'")[-1] not in p.contractions else raw.split("'")[0]
+        named = (word[:1].isupper() and len(word) > 1 and (position > 0 or fold(word) not in p.stopwords))
+        if any(c.isdigit() for c in word) or named or (word.isupper() and len(word) > 1):
+            strong.update(analyze(word, p))
+    return strong
 
 
-def detect_language(text: str) -> str:
-    """'fr' or 'en', by which language's function words the text uses more."""
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
+def detect_language(text: str, default: str = "fr") -> str:
+    """The code of the language pack the text reads as ('fr', 'en'); `default` (the corpus's
+    language) when nothing tells, or when no pack covers the text's language."""
+    return languages.detect(text, default) or default
 
-    tokens = words(text)
-    fr = sum(t in _FR_MARKERS or t in STOPWORDS_FRENCH for t in tokens)
-    en = sum(t in _EN_MARKERS or t in STOPWORDS_EN for t in tokens)
-    return "en" if en > fr else "fr"
-
-
-_FR_MARKERS = frozenset("combien quel quelle quels quelles qui comment pourquoi quand est a-t-il".split())
-_EN_MARKERS = frozenset("what which who how many much when why where does did the of".split())
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]?\s+(?=[\"«“(\[]?\s*[A-ZÀ-ÖØ-Þ0-9«“\"—–-])|\n+")
+_WORD_BEFORE_PERIOD = re.compile(r"([^\s(«“\"]+)\.$")
+
+
+@lru_cache(maxsize=1)
+def _abbreviations() -> frozenset[str]:
+    """Every pack's abbreviations: a quote in another language keeps its 'Dr.' whole too."""
+    return frozenset(a for p in languages.packs() for a in p.abbreviations)
+
+
+def _not_an_end(text: str, match: re.Match) -> bool:
+    """A period after an abbreviation or an initial ('Dr. Martin', 'John F. Kennedy'), or a single
+    line break inside a sentence (hard-wrapped text: the line does not end a sentence and the next
+    one starts in lower case), is no sentence end."""
+    cut = match.group()
+    if "\n" in cut:
+        before = text[: match.start()].rstrip()
+        after = text[match.end() : match.end() + 1]
+        return cut.count("\n") == 1 and bool(before) and before[-1] not in ".!?…:;»\"”)" and after.islower()
+    word = _WORD_BEFORE_PERIOD.search(text, max(0, match.start() - 24), match.start())
+    if word is None:
+        return False
+    token = word.group(1)
+    return token.lower() in _abbreviations() or (len(token) == 1 and token.isupper())
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -120,11 +173,16 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> s = "Il a coûté 6 M$. Nvidia a chuté.\\nFin"
     >>> [s[a:b] for a, b in sentence_spans(s)]
     ['Il a coûté 6 M$.', 'Nvidia a chuté.', 'Fin']
+    >>> s = "Dr. Martin met John F. Kennedy at St. Lawrence. The war\\nended in 1763."
+    >>> [s[a:b] for a, b in sentence_spans(s)]
+    ['Dr. Martin met John F. Kennedy at St. Lawrence.', 'The war\\nended in 1763.']
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
+        if _not_an_end(text, match):
+            continue
         spans.append((cursor, match.start()))
         cursor = match.end()
     spans.append((cursor, end))
@@ -139,7 +197,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return trimmed
 
 
-def normalize_answer(text: str) -> str:
+def normalize_answer(text: str, lang: Lang | None = None) -> str:
     """Comparable form of an answer for evaluation: folded, elisions and punctuation dropped,
-    numbers written one way. '5,5 millions de dollars' and '5.5 Millions de Dollars' match."""
-    return " ".join(words(text))
+    numbers written one way (by `lang`'s conventions; by default the text's own language).
+    '5,5 millions de dollars' and '5.5 Millions de Dollars' match."""
+    return " ".join(words(text, lang or detect_language(text)))

@@ -30,7 +30,7 @@ class FakeEmbedder:
         self.texts += texts
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for term in analyze(text) or ["empty"]:
+            for term in analyze(text, "fr") or ["empty"]:
                 out[row, int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dim] += 1.0
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 

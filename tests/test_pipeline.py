@@ -2,7 +2,7 @@ import pytest
 
 from rag.documents import load_corpus
 from rag.errors import UsageError
-from rag.pipeline import REFUSAL, answer
+from rag.pipeline import answer, refusal
 
 
 def _file_text(settings, name):
@@ -49,10 +49,10 @@ def test_no_llm_mode_never_calls_the_model(engine_factory):
 def test_question_outside_the_documents_is_refused_in_its_language(engine_factory):
     engine = engine_factory("Le maire s'appelle Dupont [1].")
     fr = answer("Quel est le nom du maire de Marseille ?", engine)
-    assert fr.refused and fr.text == REFUSAL["fr"] and fr.citations == []
+    assert fr.refused and fr.text == refusal("fr") and fr.citations == []
     assert fr.hits, "the closest passages are still shown"
     en = answer("What is the name of the mayor of Marseille?", engine)
-    assert en.refused and en.text == REFUSAL["en"]
+    assert en.refused and en.text == refusal("en")
     assert engine.generator.prompts == []
 
 

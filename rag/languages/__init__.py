@@ -1,0 +1,148 @@
+"""Language packs: what the pipeline knows about a language (stop words, stemmer, number
+conventions, number words, question kinds, follow-up markers, prompt and answer strings) lives in
+data, one file per language in `packs/<code>.toml`. A new language is a new file; the pipeline
+code holds no word lists.
+
+    >>> pack("en").stem("colonies"), pack("fr").stem("colonies")
+    ('coloni', 'colon')
+    >>> detect("Who founded the company?"), detect("Qui a fondé l'entreprise ?"), detect("Кто основал компанию?")
+    ('en', 'fr', None)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PACKS = Path(__file__).parent / "packs"
+KIND_ORDER = ("year", "date", "duration", "person", "person_by_role", "name", "count", "figure")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@dataclass(frozen=True, eq=False)  # one instance per language (cached): compared and hashed by identity
+class LanguagePack:
+    code: str
+    name: str
+    stemmer_name: str
+    decimal_separator: str
+    thousands_separators: tuple[str, ...]
+    elisions: tuple[str, ...]
+    contractions: tuple[str, ...]
+    stopwords: frozenset[str]  # folded
+    markers: frozenset[str]  # folded function words that tell the language apart
+    negations: frozenset[str]
+    number_words: frozenset[str]
+    magnitudes: dict[str, float]
+    time_units: frozenset[str]
+    calendar: frozenset[str]
+    currencies: dict[str, str]
+    money_words: frozenset[str]
+    range_start: tuple[str, ...]
+    range_join: tuple[str, ...]
+    of_words: tuple[str, ...]
+    kinds: dict[str, re.Pattern]  # compiled question-kind patterns, in KIND_ORDER
+    person_nouns: frozenset[str]
+    followup_openers: tuple[str, ...]
+    followup_pronouns: frozenset[str]
+    sentence_pronouns: tuple[str, ...]
+    inversion: re.Pattern | None  # a pronoun after the verb ("a-t-il") that is no follow-up marker
+    abbreviations: frozenset[str]
+    strings: dict[str, str] = field(default_factory=dict)
+
+    def stem(self, word: str) -> str:
+        return _stemmer(self.stemmer_name).stemWord(word)
+
+    def text(self, key: str) -> str:
+        return self.strings[key]
+
+
+@lru_cache(maxsize=None)
+def _stemmer(name: str):
+    import Stemmer
+
+    return Stemmer.Stemmer(name)
+
+
+def codes() -> tuple[str, ...]:
+    """The languages a pack covers, e.g. ('en', 'fr')."""
+    return tuple(sorted(p.stem for p in PACKS.glob("*.toml")))
+
+
+@lru_cache(maxsize=None)
+def pack(code: str) -> LanguagePack:
+    """The pack of a language code; a KeyError names the languages there are."""
+    path = PACKS / f"{code}.toml"
+    if not re.fullmatch(r"[a-z]{2,3}", code or "") or not path.is_file():
+        raise KeyError(f"no language pack for {code!r}; there are: {', '.join(codes())}")
+    data = tomllib.loads(path.read_text("utf-8"))
+    numbers, kinds, followup = data["numbers"], data["kinds"], data["followup"]
+    fill = {"person_nouns": "|".join(map(re.escape, kinds["person_nouns"])),
+            "named_things": "|".join(map(re.escape, kinds["named_things"]))}
+    compiled = {k: re.compile(kinds[k].replace("{person_nouns}", fill["person_nouns"])
+                              .replace("{named_things}", fill["named_things"])) for k in KIND_ORDER}
+    return LanguagePack(
+        code=data["code"], name=data["name"], stemmer_name=data["stemmer"],
+        decimal_separator=data["decimal_separator"], thousands_separators=tuple(data["thousands_separators"]),
+        elisions=tuple(data["elisions"]), contractions=tuple(data["contractions"]),
+        stopwords=frozenset(_fold(w) for w in data["stopwords"]),
+        markers=frozenset(_fold(w) for w in data["markers"]),
+        negations=frozenset(_fold(w) for w in data["negations"]),
+        number_words=frozenset(numbers["words"]), magnitudes=dict(numbers["magnitudes"]),
+        time_units=frozenset(numbers["time_units"]), calendar=frozenset(numbers["calendar"]),
+        currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
+        range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
+        of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
+        followup_openers=tuple(followup["openers"]), followup_pronouns=frozenset(followup["pronouns"]),
+        sentence_pronouns=tuple(followup["sentence_pronouns"]),
+        inversion=re.compile(followup["inversion"]) if followup.get("inversion") else None,
+        abbreviations=frozenset(w.lower() for w in data["sentences"]["abbreviations"]),
+        strings=dict(data["strings"]),
+    )
+
+
+def packs() -> list[LanguagePack]:
+    return [pack(c) for c in codes()]
+
+
+def _script_letters(text: str) -> tuple[int, int]:
+    """(Latin letters, other letters) of a text."""
+    latin = other = 0
+    for c in text:
+        if c.isalpha():
+            if c < "\u0250" or unicodedata.name(c, "").startswith("LATIN"):
+                latin += 1
+            else:
+                other += 1
+    return latin, other
+
+
+_WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
+
+
+def detect(text: str, default: str | None = "fr") -> str | None:
+    """The code of the pack whose function words the text uses most; `default` (the corpus's
+    language) when no word tells; None when the text is mostly in a script no pack covers
+    (Cyrillic, Arabic, Chinese...)."""
+    latin, other = _script_letters(text)
+    if other > latin:
+        return None
+    tokens = _WORD.findall(_fold(text).replace("\u2019", "'"))
+    scores = {p.code: sum(t in p.markers or t in p.stopwords for t in tokens) for p in packs()}
+    best = max(scores.values(), default=0)
+    leaders = [c for c, s in scores.items() if s == best]
+    if best == 0 or len(leaders) > 1:
+        return default if default in scores else leaders[0]
+    return leaders[0]

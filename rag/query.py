@@ -1,0 +1,48 @@
+"""A question is analysed once into a `Query`: its language, weighted terms, the kind of answer
+it asks for and the details that pin the answer down. Retrieval, evidence selection, the answer
+policy and the checks all read this value instead of re-analysing the raw string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag import answer_type, languages
+from rag.answer_type import AnswerType
+from rag.languages import LanguagePack
+from rag.text import query_weights, strong_terms, words
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    language: str  # the pack it is analysed with
+    supported: bool  # False: no pack covers the question's language (analysed with the corpus's)
+    weights: dict[str, float]  # analysed terms with their weight
+    kind: AnswerType | None  # the kind of answer asked for, None when any sentence may answer
+    strong: frozenset[str]  # analysed terms of its names and numbers: the details it asks about
+    negated: bool  # it asks about what did not happen ("When did X not occur?")
+
+    @property
+    def pack(self) -> LanguagePack:
+        return languages.pack(self.language)
+
+
+def analyse(question: str, corpus_language: str = "fr") -> Query:
+    """The question's `Query`. Its language is the pack whose words it uses, the corpus's when
+    nothing tells.
+
+    >>> q = analyse("How many Huguenots fled to Cuba?", "fr")
+    >>> q.language, q.kind.kind, sorted(q.strong), q.negated
+    ('en', 'count', ['cuba', 'huguenot'], False)
+    >>> analyse("Quand la colonisation n'a-t-elle pas eu lieu ?").negated
+    True
+    >>> analyse("Сколько стоит?", "en").supported
+    False
+    """
+    detected = languages.detect(question, corpus_language)
+    language = detected or corpus_language
+    pack = languages.pack(language)
+    negated = bool(set(words(question, pack)) & pack.negations) or any(
+        "n't" in w or w.endswith("n'") for w in question.lower().split())
+    return Query(question, language, detected is not None, query_weights(question, pack),
+                 answer_type.expected(question, pack), frozenset(strong_terms(question, pack)), negated)
