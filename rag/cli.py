@@ -307,22 +307,30 @@ def main() -> None:
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write report.md and report.png here.")
 @click.pass_context
 def eval_command(ctx, gold, k, retrieval, index_dir, collection, retrieval_only, no_llm, generator, json_out, report_dir):
-    """Evaluate retrieval, answers, citations, refusals and speed on a gold Q&A set."""
+    """Evaluate retrieval, answers, citations, refusals and speed on a gold Q&A set.
+
+    A gold row that cannot be used is skipped with a warning, and a question whose answering
+    fails is counted as wrong; both are listed in the JSON report (skipped_rows, errors)."""
     from tqdm import tqdm
 
-    from rag.evaluation import evaluate, read_gold
+    from rag.evaluation import evaluate, read_gold_file
     from rag.pipeline import Engine
-    from rag.report import summary_rows, write
+    from rag.render import safe_terminal
+    from rag.report import text_summary, write
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
                          use_llm=False if no_llm else None)
-    questions = read_gold(gold)
+    gold_file = read_gold_file(gold)
+    for row in gold_file.skipped:
+        click.echo(safe_terminal(f"warning: {gold}:{row.line}: {row.reason}; skipped"), err=True)
     engine = Engine.load(settings)
-    with tqdm(total=len(questions), desc="evaluating", unit="q", disable=None, leave=False) as bar:
-        report = evaluate(questions, engine, k=settings.k, retrieval_only=retrieval_only,
-                          progress=lambda: bar.update(1))
-    for group, metric, value in summary_rows(report):
-        click.echo(f"{group:<28} {metric:<20} {value if value is not None else '–'}")
+    with tqdm(total=len(gold_file.questions), desc="evaluating", unit="q", disable=None, leave=False) as bar:
+        report = evaluate(gold_file.questions, engine, k=settings.k, retrieval_only=retrieval_only,
+                          progress=lambda: bar.update(1), skipped_rows=gold_file.skipped)
+    for failed in report["errors"]:
+        click.echo(safe_terminal(f"warning: question {failed['id']} failed: {failed['message']}; counted as wrong"), err=True)
+    for line in text_summary(report):
+        click.echo(line)
     sweep = ", ".join(f"{c['threshold']}: {c['accuracy']}/{c['false_refusal_rate']}"
                       for c in report["refusal_calibration"])
     click.echo(f"refusal threshold sweep (threshold: refusal accuracy/false refusals): {sweep}")

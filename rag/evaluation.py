@@ -1,21 +1,42 @@
 """The evaluation harness: every gold question goes through the same `answer()` as the CLI and
 the web page, and is scored on retrieval, answers, citations, refusals and latency.
 
-Citation rule: a citation is correct when its quoted sentence contains an acceptable answer, or
-when it comes from a gold source file and the passage (chunk) it quotes from contains one.
-Recall: share of answerable questions citing at least one passage that contains an acceptable answer.
+Answers are scored on their words: citation markers ("[1]", "[2][3]") and the wrapper of an
+extractive answer ("D'après les sources : « … »") removed (`answer_text`).
+- accuracy: the answer contains an acceptable answer after French-aware normalisation
+  (`contains_answer`); f1: best token F1 after that same normalisation (`token_f1`).
+- exact_match, squad_f1: SQuAD v2's EM and token F1 (`squad_normalize`: lower case, punctuation
+  and articles removed, French articles too for a French question). A refusal scores 0 on an
+  answerable question; squad_v2_exact_match / squad_v2_f1 average over all questions, where an
+  unanswerable one scores 1 when refused and 0 otherwise (SQuAD v2's convention).
+- source@1, source@5: share of answerable questions (that name a gold source file) whose first
+  retrieved passage / one of the top 5 comes from a gold source file; hit@k asks instead for a
+  passage containing an acceptable answer.
+- citations: a citation is correct when its quoted sentence contains an acceptable answer, or when
+  it comes from a gold source file and the passage (chunk) it quotes from contains one. Recall:
+  share of answerable questions citing at least one passage that contains an acceptable answer.
+  cites_source: share of answerable questions answered (not refused) citing a gold source file.
+A question whose answering raised an error is recorded in `errors` and counts as wrong everywhere.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import statistics
+import string
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from rag.errors import UsageError
-from rag.text import detect_language, normalize_answer
+from rag.errors import RagError, UsageError
+from rag.text import detect_language, normalize, normalize_answer
+
+log = logging.getLogger("rag")
 
 
 @dataclass(frozen=True)
@@ -28,34 +49,85 @@ class GoldQuestion:
     page: int | None = None  # 1-based physical PDF page stating the answer, where the gold file gives it
 
 
-def read_gold(path: Path) -> list[GoldQuestion]:
+@dataclass(frozen=True)
+class SkippedRow:
+    """A gold row that was not used, and why."""
+
+    line: int  # 1-based line number in the gold file
+    reason: str
+
+
+@dataclass
+class GoldFile:
+    questions: list[GoldQuestion]
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+
+_GOLD_FIELDS = "expected one JSON object per line with id, question, answers, sources, unanswerable"
+
+
+def parse_gold_row(line: str) -> GoldQuestion:
+    """One line of a gold file as a question; ValueError says what is wrong with it."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"not a JSON object; {_GOLD_FIELDS}")
+    missing = [name for name in ("id", "question") if name not in row]
+    if missing:
+        raise ValueError(f"no {' nor '.join(missing)}; {_GOLD_FIELDS}")
+    if not isinstance(row["question"], str):
+        raise ValueError("the question is not a string")
+    for name in ("answers", "sources"):
+        value = row.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{name} is not a list of strings")
+    if not isinstance(row.get("unanswerable", False), bool):
+        raise ValueError("unanswerable is not true or false")
+    page = row.get("page")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+        raise ValueError("page is not a page number (1, 2, ...)")
+    question = GoldQuestion(str(row["id"]), row["question"], list(row.get("answers", [])),
+                            list(row.get("sources", [])), row.get("unanswerable", False), page)
+    if not question.question.strip():
+        raise ValueError("the question is empty")
+    if not question.unanswerable and not any(a.strip() for a in question.answers):
+        raise ValueError("an answerable question needs at least one acceptable answer")
+    return question
+
+
+def read_gold_file(path: Path) -> GoldFile:
+    """The questions of a gold file, and the rows skipped with their reason. A bad row does not
+    stop the others; a file that cannot be read, or holds no usable row, is a UsageError."""
     if path.is_dir():
         raise UsageError(f"gold file {path} is a folder; pass the .jsonl file itself")
     if not path.is_file():
         raise UsageError(f"gold file {path} not found")
     try:
-        lines = path.read_text("utf-8").splitlines()
+        lines = path.read_text("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise UsageError(f"gold file {path} is not UTF-8 text (byte {exc.start}); expected one JSON object per line") from None
-    questions = []
+    gold = GoldFile([])
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            q = GoldQuestion(str(row["id"]), row["question"], list(row.get("answers", [])),
-                             list(row.get("sources", [])), bool(row.get("unanswerable", False)),
-                             int(row["page"]) if row.get("page") is not None else None)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path}:{number}: not a gold question ({exc}); expected id, question, answers, sources, unanswerable") from None
-        if not q.question.strip():
-            raise UsageError(f"{path}:{number}: the question is empty")
-        if not q.unanswerable and not q.answers:
-            raise UsageError(f"{path}:{number}: an answerable question needs at least one acceptable answer")
-        questions.append(q)
-    if not questions:
-        raise UsageError(f"gold file {path} holds no question")
-    return questions
+            gold.questions.append(parse_gold_row(line))
+        except ValueError as exc:
+            gold.skipped.append(SkippedRow(number, str(exc)))
+    if not gold.questions:
+        if not gold.skipped:
+            raise UsageError(f"gold file {path} holds no question")
+        shown = "; ".join(f"{path}:{row.line}: {row.reason}" for row in gold.skipped[:3])
+        more = f"; and {len(gold.skipped) - 3} more" if len(gold.skipped) > 3 else ""
+        raise UsageError(f"gold file {path} holds no usable question ({shown}{more})")
+    return gold
+
+
+def read_gold(path: Path) -> list[GoldQuestion]:
+    """The usable questions of a gold file (bad rows skipped: `read_gold_file` says which)."""
+    return read_gold_file(path).questions
 
 
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
@@ -73,7 +145,9 @@ def contains_answer(text: str, answers: Iterable[str]) -> bool:
 
 
 def token_f1(prediction: str, answers: Iterable[str]) -> float:
-    """Best token F1 of the prediction against the acceptable answers (SQuAD-style)."""
+    """Best token F1 of the prediction against the acceptable answers, on the French-aware
+    tokens of `normalize_answer` (accents folded, elisions dropped, '2 000' = '2000'); the
+    report's `f1`. `squad_f1` is the same measure on SQuAD's normalisation."""
     pred = normalize_answer(prediction).split()
     best = 0.0
     for answer in answers:
@@ -83,6 +157,110 @@ def token_f1(prediction: str, answers: Iterable[str]) -> float:
             p, r = common / len(pred), common / len(gold)
             best = max(best, 2 * p * r / (p + r))
     return best
+
+
+# Articles SQuAD's normalisation drops, by language. The English ones are SQuAD v2's own and are
+# dropped whatever the language (as its official script does); a French question drops the French
+# ones too. An entry ending in an apostrophe is an elided article, dropped where it is glued to the
+# next word ("l'entraînement" -> "entraînement").
+ARTICLES: dict[str, tuple[str, ...]] = {
+    "en": ("a", "an", "the"),
+    "fr": ("le", "la", "les", "l'", "un", "une", "des", "du", "de", "d'"),
+}
+
+
+@lru_cache(maxsize=8)
+def _article_patterns(language: str) -> tuple[re.Pattern | None, re.Pattern]:
+    articles = dict.fromkeys(ARTICLES["en"] + ARTICLES.get(language, ()))
+    elided = [a[:-1] for a in articles if a.endswith("'")]
+    whole = [a for a in articles if not a.endswith("'")]
+    return (re.compile(rf"\b(?:{'|'.join(map(re.escape, elided))})'") if elided else None,
+            re.compile(rf"\b(?:{'|'.join(map(re.escape, whole))})\b"))
+
+
+def _is_punctuation(char: str) -> bool:
+    # string.punctuation is the official script's set (ASCII); Unicode punctuation (« » ’ …) too,
+    # as MLQA's multilingual version of the script does.
+    return char in string.punctuation or unicodedata.category(char).startswith("P")
+
+
+def squad_normalize(text: str, language: str = "en") -> str:
+    """SQuAD v2's answer normalisation: lower case, punctuation removed, articles removed
+    (`ARTICLES`), whitespace collapsed. Accents and number forms are kept, as SQuAD keeps them.
+
+    >>> squad_normalize("The Cat  sat, on a mat!")
+    'cat sat on mat'
+    >>> squad_normalize("L’entraînement de R1 a coûté « 5,5 millions » des dollars", "fr")
+    'entraînement r1 coûté 55 millions dollars'
+    """
+    elided, whole = _article_patterns(language)
+    text = normalize(text).lower()
+    if elided is not None:
+        text = elided.sub(" ", text)
+    text = "".join(c for c in text if not _is_punctuation(c))
+    return " ".join(whole.sub(" ", text).split())
+
+
+def squad_exact_match(prediction: str, answers: Iterable[str], language: str = "en") -> float:
+    """1.0 when the normalised prediction equals one normalised acceptable answer.
+
+    >>> squad_exact_match("The 2 000 GPUs.", ["2 000 GPUs"])
+    1.0
+    """
+    pred = squad_normalize(prediction, language)
+    return float(any(pred == squad_normalize(a, language) for a in answers))
+
+
+def squad_f1(prediction: str, answers: Iterable[str], language: str = "en") -> float:
+    """Best token F1 against the acceptable answers, SQuAD v2's way (tokens of `squad_normalize`;
+    when either side has no token, 1.0 if both have none).
+
+    >>> squad_f1("Garry Tan, the CEO", ["Garry Tan"])
+    0.8
+    """
+    pred = squad_normalize(prediction, language).split()
+    best = 0.0
+    for answer in answers:
+        gold = squad_normalize(answer, language).split()
+        if not gold or not pred:
+            best = max(best, float(gold == pred))
+            continue
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+_MARKERS = re.compile(r"\s*(?:\[\d+\])+")
+
+
+@lru_cache(maxsize=1)
+def _extractive_wrapper() -> re.Pattern:
+    from rag.pipeline import _ACCORDING  # the wrapper `answer()` writes around a quoted sentence
+
+    prefixes = "|".join(re.escape(p) for p in _ACCORDING.values())
+    # the closing » is the one followed by the quote's citation marker (the quote may hold « » too)
+    return re.compile(rf"^\s*(?:{prefixes})«\s?(.*?)\s?»(?=\s*\[\d+\])", re.DOTALL)
+
+
+def answer_text(text: str) -> str:
+    """The words of an answer, as scored: without citation markers, and for an extractive answer
+    without the "According to the sources: « … »" around the quote.
+
+    >>> answer_text("D'après les sources : « Il a coûté 6 M$. » [1][2].")
+    'Il a coûté 6 M$.'
+    >>> answer_text("Garry Tan [1], PDG de Y Combinator [2].")
+    'Garry Tan, PDG de Y Combinator.'
+    """
+    match = _extractive_wrapper().match(text)
+    if match:
+        rest = _MARKERS.sub("", text[match.end():])
+        quote = match.group(1)
+        if quote[-1:] in ".!?…" and rest.lstrip().startswith("."):  # "« A. » [1]." -> "A."
+            rest = rest.lstrip()[1:]
+        text = quote + rest
+    return _MARKERS.sub("", text).strip()
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -100,11 +278,14 @@ def _mean(values: list[float]) -> float | None:
 
 
 def retrieval_record(gold: GoldQuestion, hits) -> dict:
+    """Where the answer and the gold files come among the retrieved passages (ranks are 1-based;
+    None: not among them)."""
     rank = next((h.rank for h in hits if contains_answer(h.chunk.text, gold.answers)), None)
+    source_rank = next((h.rank for h in hits if h.chunk.source in gold.sources), None)
     top5 = {h.chunk.source for h in hits[:5]}
     recall = len(set(gold.sources) & top5) / len(gold.sources) if gold.sources else None
-    return {"answer_rank": rank, "source_recall@5": recall,
-            "top_sources": [h.chunk.source for h in hits[:5]]}
+    return {"answer_rank": rank, "source_rank": source_rank,
+            "source_recall@5": recall, "top_sources": [h.chunk.source for h in hits[:5]]}
 
 
 def retrieval_metrics(records: list[dict]) -> dict:
@@ -112,13 +293,17 @@ def retrieval_metrics(records: list[dict]) -> dict:
 
     def summary(rows: list[dict]) -> dict:
         ranks = [r["retrieval"]["answer_rank"] for r in rows]
-        recalls = [r["retrieval"]["source_recall@5"] for r in rows if r["retrieval"]["source_recall@5"] is not None]
+        with_sources = [r for r in rows if r["sources"]]
+        source_ranks = [r["retrieval"]["source_rank"] for r in with_sources]
+        recalls = [r["retrieval"]["source_recall@5"] for r in with_sources]
         return {
             "n": len(rows),
             "hit@1": _mean([float(x is not None and x <= 1) for x in ranks]),
             "hit@3": _mean([float(x is not None and x <= 3) for x in ranks]),
             "hit@5": _mean([float(x is not None and x <= 5) for x in ranks]),
             "mrr": _mean([1.0 / x if x else 0.0 for x in ranks]),
+            "source@1": _mean([float(x is not None and x <= 1) for x in source_ranks]),
+            "source@5": _mean([float(x is not None and x <= 5) for x in source_ranks]),
             "source_recall@5": _mean(recalls),
         }
 
@@ -143,6 +328,7 @@ def refusal_calibration(records: list[dict], thresholds: Iterable[float] | None 
     """Refusal accuracy and false-refusal rate for a range of thresholds, from each question's
     answerability: the table to choose `refusal_threshold` from, without running the model."""
     thresholds = thresholds or [round(0.30 + 0.025 * i, 3) for i in range(17)]
+    records = [r for r in records if r.get("answerability") is not None]  # not the questions that failed
     answerable = [r["answerability"] for r in records if not r["unanswerable"]]
     unanswerable = [r["answerability"] for r in records if r["unanswerable"]]
     return [
@@ -162,6 +348,7 @@ def suggest_threshold(records: list[dict], max_false_refusals: float = 0.05) -> 
     ...                    [(0.2, True), (0.4, True), (0.5, False), (0.9, False)]], 0.0)
     0.45
     """
+    records = [r for r in records if r.get("answerability") is not None]
     scores = sorted({r["answerability"] for r in records})
     answerable = [r["answerability"] for r in records if not r["unanswerable"]]
     unanswerable = [r["answerability"] for r in records if r["unanswerable"]]
@@ -177,7 +364,10 @@ def suggest_threshold(records: list[dict], max_false_refusals: float = 0.05) -> 
 
 
 def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, int], str]) -> dict:
-    """Score one Answer against its gold question; `passage_of` gives the chunk text around a quote."""
+    """Score one Answer against its gold question; `passage_of` gives the chunk text around a quote.
+
+    `exact_match` and `squad_f1` are the question's SQuAD v2 scores: on an unanswerable question,
+    1.0 when refused and 0.0 otherwise."""
     record = {
         "answer": result.text,
         "refused": result.refused,
@@ -192,9 +382,12 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
     if gold.unanswerable:
         if not result.refused:
             problems.append("answered an unanswerable question")
-        record.update(correct=None, f1=None, citations_correct=[])
+        record.update(correct=None, f1=None, exact_match=float(result.refused), squad_f1=float(result.refused),
+                      citations_correct=[])
     else:
-        correct = not result.refused and contains_answer(result.text, gold.answers)
+        words = "" if result.refused else answer_text(result.text)
+        language = detect_language(gold.question)
+        correct = not result.refused and contains_answer(words, gold.answers)
         good = []
         for c in result.citations:
             in_quote = contains_answer(c.quote, gold.answers)
@@ -202,9 +395,14 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
             good.append(in_quote or (c.source in gold.sources and in_passage))
         record.update(
             correct=correct,
-            f1=0.0 if result.refused else round(token_f1(result.text, gold.answers), 4),
+            f1=0.0 if result.refused else round(token_f1(words, gold.answers), 4),
+            exact_match=0.0 if result.refused else squad_exact_match(words, gold.answers, language),
+            squad_f1=0.0 if result.refused else round(squad_f1(words, gold.answers, language), 4),
             citations_correct=good,
             cites_answer=any(contains_answer(passage_of(c.source, c.start, c.end), gold.answers) for c in result.citations),
+            # None where it does not apply: a refusal, a gold row naming no source file
+            cites_source=(any(c.source in gold.sources for c in result.citations)
+                          if gold.sources and not result.refused else None),
         )
         if gold.page is not None:  # a correct citation from the gold file must give the gold page
             pages = [c.page for c, ok in zip(result.citations, good) if ok and c.source in gold.sources]
@@ -224,23 +422,44 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
     return record
 
 
+def error_record(gold: GoldQuestion, message: str) -> dict:
+    """The record of a question whose answering raised an error: no answer, wrong on every count
+    (not a refusal either: an unanswerable question that fails is not refused)."""
+    answerable = not gold.unanswerable
+    return {
+        "answer": "", "refused": False, "mode": "error", "citations": [], "timings": None,
+        "tokens_per_s": None, "draft": "",
+        "correct": False if answerable else None, "f1": 0.0 if answerable else None,
+        "exact_match": 0.0, "squad_f1": 0.0, "citations_correct": [],
+        **({"cites_answer": False, "cites_source": False if gold.sources else None} if answerable else {}),
+        "problems": [f"error: {message}"], "error": message,
+    }
+
+
 def answer_metrics(records: list[dict]) -> dict[str, dict]:
     answerable = [r for r in records if not r["unanswerable"]]
     unanswerable = [r for r in records if r["unanswerable"]]
     flags = [ok for r in answerable for ok in r["citations_correct"]]
-    firsts = [r["timings"]["first_token"] for r in records]
-    totals = [r["timings"]["total"] for r in records]
+    timed = [r for r in records if r.get("timings")]  # not the questions that failed
+    firsts = [r["timings"]["first_token"] for r in timed]
+    totals = [r["timings"]["total"] for r in timed]
     rates = [r["tokens_per_s"] for r in records if r.get("tokens_per_s")]
     return {
         "answers": {
             "n": len(answerable),
             "accuracy": _mean([float(r["correct"]) for r in answerable]),
             "f1": _mean([r["f1"] for r in answerable]),
+            "exact_match": _mean([r["exact_match"] for r in answerable]),
+            "squad_f1": _mean([r["squad_f1"] for r in answerable]),
+            # over every question: an unanswerable one scores 1 when refused
+            "squad_v2_exact_match": _mean([r["exact_match"] for r in records]),
+            "squad_v2_f1": _mean([r["squad_f1"] for r in records]),
         },
         "citations": {
             "n": len(flags),
             "precision": _mean([float(x) for x in flags]),
             "recall": _mean([float(r["cites_answer"]) for r in answerable]),
+            "cites_source": _mean([float(r["cites_source"]) for r in answerable if r.get("cites_source") is not None]),
             # of the correct citations into a gold PDF whose row gives a page: the share naming that page
             "page_accuracy": _mean([float(r["page_correct"]) for r in answerable if "page_correct" in r]),
         },
@@ -257,9 +476,18 @@ def answer_metrics(records: list[dict]) -> dict[str, dict]:
     }
 
 
+def _message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, RagError) else f"{type(exc).__name__}: {exc}"
+
+
 def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bool = False,
-             use_llm: bool | None = None, progress: Callable[[], None] | None = None) -> dict:
-    """Run the gold questions and return the report object written by `rag eval --json`."""
+             use_llm: bool | None = None, progress: Callable[[], None] | None = None,
+             skipped_rows: Iterable[SkippedRow] = ()) -> dict:
+    """Run the gold questions and return the report object written by `rag eval --json`.
+
+    A question whose retrieval or answering raises does not stop the run: it is listed in the
+    report's `errors` and counts as wrong. `skipped_rows` (the gold rows `read_gold_file` could not
+    use) are listed in `skipped_rows`."""
     from rag.evidence import answerability
     from rag.pipeline import answer
 
@@ -269,26 +497,37 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
                 return chunk.text
         return ""
 
-    records = []
+    records, errors = [], []
     for q in gold:
         record = {"id": q.id, "question": q.question, "language": detect_language(q.question),
                   "unanswerable": q.unanswerable, "answers": q.answers, "sources": q.sources}
-        hits = engine.retriever.search(q.question, max(k, 5))
-        record["retrieval"] = retrieval_record(q, hits)
-        if retrieval_only:
-            score = question_answerability(q.question, engine, k)
-        else:
-            result = answer(q.question, engine, k=k, use_llm=use_llm)
-            record.update(answer_record(q, result, passage_of))
-            score = answerability(result.evidence)
-        record["answerability"] = round(score, 4)
+        try:
+            hits = engine.retriever.search(q.question, max(k, 5))
+            record["retrieval"] = retrieval_record(q, hits)
+            if retrieval_only:
+                score = question_answerability(q.question, engine, k)
+            else:
+                result = answer(q.question, engine, k=k, use_llm=use_llm)
+                record.update(answer_record(q, result, passage_of))
+                score = answerability(result.evidence)
+            record["answerability"] = round(score, 4)
+        except Exception as exc:  # one failing question is reported, and the run goes on
+            log.debug("question %s failed", q.id, exc_info=True)
+            message = _message(exc)
+            record.setdefault("retrieval", retrieval_record(q, []))
+            if not retrieval_only:
+                record.update(error_record(q, message))
+            record.update(answerability=None, error=message)
+            errors.append({"id": q.id, "message": message})
         records.append(record)
         if progress:
             progress()
     settings = engine.settings
     report = {"n": len(records), "retrieval": retrieval_metrics(records),
               "refusal_calibration": refusal_calibration(records),
-              "suggested_refusal_threshold": suggest_threshold(records)}
+              "suggested_refusal_threshold": suggest_threshold(records),
+              "skipped_rows": [{"line": row.line, "reason": row.reason} for row in skipped_rows],
+              "errors": errors}
     if not retrieval_only:
         report.update(answer_metrics(records))
     report["config"] = {

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rag.errors import UsageError
-from rag.evaluation import contains_answer, percentile, read_gold, refusal_calibration, token_f1
+from rag.evaluation import contains_answer, percentile, read_gold, read_gold_file, refusal_calibration, token_f1
 
 
 def test_answers_match_across_french_number_and_accent_forms():
@@ -34,13 +34,21 @@ def test_refusal_calibration_counts_both_kinds_of_error():
     assert table[0.7] == {"threshold": 0.7, "accuracy": 1.0, "false_refusal_rate": 0.5}
 
 
-def test_gold_file_errors_name_the_line(tmp_path):
+def test_a_bad_gold_row_is_skipped_with_its_line_and_the_good_ones_are_kept(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_text(json.dumps({"id": "a", "question": "Q ?", "answers": ["x"], "sources": []}) + "\n{oops\n")
-    with pytest.raises(UsageError, match="g.jsonl:2"):
+    assert [q.id for q in read_gold(path)] == ["a"]
+    skipped = read_gold_file(path).skipped
+    assert [row.line for row in skipped] == [2] and skipped[0].reason.startswith("not valid JSON")
+
+
+def test_a_gold_file_without_a_usable_row_is_an_error_naming_the_lines(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text("{oops\n" + json.dumps({"id": "a", "question": "Q ?", "answers": [], "unanswerable": False}) + "\n")
+    with pytest.raises(UsageError, match="g.jsonl:1: not valid JSON.*g.jsonl:2: an answerable question needs at least one"):
         read_gold(path)
-    path.write_text(json.dumps({"id": "a", "question": "Q ?", "answers": [], "unanswerable": False}) + "\n")
-    with pytest.raises(UsageError, match="at least one acceptable answer"):
+    path.write_text("\n\n")
+    with pytest.raises(UsageError, match="holds no question"):
         read_gold(path)
 
 
