@@ -130,28 +130,31 @@ def read_gold(path: Path) -> list[GoldQuestion]:
     return read_gold_file(path).questions
 
 
-def contains_answer(text: str, answers: Iterable[str]) -> bool:
-    """Whether `text` holds one of the answers, compared after normalisation, on word boundaries.
+def contains_answer(text: str, answers: Iterable[str], lang: str | None = None) -> bool:
+    """Whether `text` holds one of the answers, compared after normalisation (by the conventions
+    of `lang`, by default the text's language), on word boundaries.
 
     >>> contains_answer("Entraîné avec 2 000 GPU Nvidia H800", ["2000"])
     True
     >>> contains_answer("un coût de 5,5 millions de dollars", ["5.5 millions"])
     True
-    >>> contains_answer("en 12000 heures", ["2000"])
-    False
+    >>> contains_answer("en 12000 heures", ["2000"]), contains_answer("about 2,400 settlers", ["2,400"])
+    (False, True)
     """
-    haystack = f" {normalize_answer(text)} "
-    return any(f" {normalize_answer(a)} " in haystack for a in answers if normalize_answer(a))
+    lang = lang or detect_language(text)
+    haystack = f" {normalize_answer(text, lang)} "
+    return any(f" {normalize_answer(a, lang)} " in haystack for a in answers if normalize_answer(a, lang))
 
 
-def token_f1(prediction: str, answers: Iterable[str]) -> float:
+def token_f1(prediction: str, answers: Iterable[str], lang: str | None = None) -> float:
     """Best token F1 of the prediction against the acceptable answers, on the French-aware
     tokens of `normalize_answer` (accents folded, elisions dropped, '2 000' = '2000'); the
     report's `f1`. `squad_f1` is the same measure on SQuAD's normalisation."""
-    pred = normalize_answer(prediction).split()
+    lang = lang or detect_language(prediction)
+    pred = normalize_answer(prediction, lang).split()
     best = 0.0
     for answer in answers:
-        gold = normalize_answer(answer).split()
+        gold = normalize_answer(answer, lang).split()
         common = sum(min(pred.count(t), gold.count(t)) for t in set(gold))
         if common:
             p, r = common / len(pred), common / len(gold)
@@ -237,9 +240,9 @@ _MARKERS = re.compile(r"\s*(?:\[\d+\])+")
 
 @lru_cache(maxsize=1)
 def _extractive_wrapper() -> re.Pattern:
-    from rag.pipeline import _ACCORDING  # the wrapper `answer()` writes around a quoted sentence
+    from rag import languages  # the wrapper `answer()` writes around a quoted sentence
 
-    prefixes = "|".join(re.escape(p) for p in _ACCORDING.values())
+    prefixes = "|".join(re.escape(p.text("according")) for p in languages.packs())
     # the closing » is the one followed by the quote's citation marker (the quote may hold « » too)
     return re.compile(rf"^\s*(?:{prefixes})«\s?(.*?)\s?»(?=\s*\[\d+\])", re.DOTALL)
 
