@@ -22,8 +22,10 @@ from rag.languages import LanguagePack
 from rag.text import Lang, analyze, fold, normalize, pack_of, words
 
 _DATE_STAMP = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?\b")  # "date 2025-01": metadata, not a figure
-# A year: 3 or 4 digits up to 2099, not part of a longer number or a range of digits ("1754", "732")
-_YEAR = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d|[1-9]\d{2})(?![\d-]|[.,]\d)")
+# A year: 4 digits from 1000 to 2099, not part of a longer number ("1754"); or 3 digits after one
+# of the language's year words ("in 732", "en 732")
+_YEAR = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d)(?![\d-]|[.,]\d)")
+_SHORT_YEAR = re.compile(r"(?<![\d.,-])([1-9]\d{2})(?![\d-]|[.,]\d)")
 _ORDINAL = re.compile(r"\b\d{1,2}(?:st|nd|rd|th|e|eme|er|ieme)\b")  # "18th", "XVIIIe" is not caught
 _NAME = re.compile(r"(?<![\w'@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*|(?<![\w'@])[A-Z]{2,}\b")
 _NEAR = 3  # words between a figure and the counted thing
@@ -68,8 +70,17 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
 
 
 def fits(answer_type: AnswerType | None, sentence: str, question: str, lang: Lang) -> bool:
-    """Whether the sentence (in language `lang`) holds an answer of the expected kind that the
-    question does not already state.
+    """Whether the sentence holds an answer of the expected kind: `strength()` above 0."""
+    return strength(answer_type, sentence, question, lang) > 0
+
+
+WEAK = 0.5  # a "who" answered by a single name or a role, not a full name
+
+
+def strength(answer_type: AnswerType | None, sentence: str, question: str, lang: Lang) -> float:
+    """How well the sentence (in language `lang`) holds an answer of the expected kind that the
+    question does not already state: 1, WEAK for a "who" answered by a single name or a role
+    (a person is best named in full), 0 for none.
 
     >>> t = expected("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "fr")
     >>> fits(t, "Il a été réalisé avec seulement 2 000 GPU H800.", "", "fr"), fits(t, "Il a coûté 6 millions.", "", "fr")
@@ -82,31 +93,51 @@ def fits(answer_type: AnswerType | None, sentence: str, question: str, lang: Lan
     True
     """
     if answer_type is None:
-        return True
+        return 1.0
     p = pack_of(lang)
     asked = _asked(question, p)
     tokens = words(_DATE_STAMP.sub(" ", sentence), p)
     if answer_type.kind == "year":
-        return any(y not in asked for y in _YEAR.findall(normalize(sentence)))
+        return float(any(y not in asked for y in _years(sentence, p)))
     if answer_type.kind == "date":
-        return (any(y not in asked for y in _YEAR.findall(normalize(sentence)))
-                or any(t in p.calendar and t not in asked for t in tokens)
-                or bool(_ORDINAL.search(fold(sentence))))
-    if answer_type.kind in ("person", "name"):
-        return _has_name(sentence, asked, p) or (
-            answer_type.kind == "person" and any(t in p.person_nouns and t not in asked for t in tokens))
+        return float(any(y not in asked for y in _years(sentence, p))
+                     or any(t in p.calendar and t not in asked for t in tokens)
+                     or bool(_ORDINAL.search(fold(sentence))))
+    if answer_type.kind == "name":
+        return float(_has_name(sentence, asked, p))
+    if answer_type.kind == "person":
+        if _has_name(sentence, asked, p, full=True):
+            return 1.0
+        named = _has_name(sentence, asked, p) or any(t in p.person_nouns and t not in asked for t in tokens)
+        return WEAK if named else 0.0
     if answer_type.kind == "figure":
-        return any(_is_figure(t, p) and t not in asked for t in tokens)
+        return float(any(_is_figure(t, p) and t not in asked for t in tokens))
     wanted = p.time_units if answer_type.kind == "duration" else None
     for i, token in enumerate(tokens):
         if not _is_figure(token, p):
             continue
         following = tokens[i + 1 : i + 1 + _NEAR]
         if wanted is not None and any(t in wanted for t in following):
-            return True
+            return 1.0
         if wanted is None and any(_same_word(t, c, p) for t in following for c in answer_type.counted):
-            return True
-    return False
+            return 1.0
+    return 0.0
+
+
+def _years(sentence: str, p: LanguagePack) -> list[str]:
+    """Years the sentence states.
+
+    >>> from rag.languages import pack
+    >>> _years("Founded in 732, it lost 589 men in 1754.", pack("en"))
+    ['1754', '732']
+    """
+    text = normalize(sentence)
+    found = _YEAR.findall(text)
+    for m in _SHORT_YEAR.finditer(text):
+        before = fold(text[max(0, m.start() - 12) : m.start()]).split()
+        if before and before[-1] in p.year_prefixes:
+            found.append(m.group(1))
+    return found
 
 
 @lru_cache(maxsize=256)
@@ -119,10 +150,11 @@ def _plain(question: str) -> str:
     return " ".join(re.findall(r"[a-z0-9][a-z0-9'-]*", fold(question)))
 
 
-def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:
+def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool = False) -> bool:
     """Whether the sentence names someone or something the question does not: a capitalised
     word (LeCun, ChatGPT, Gloo, Brandt) or an acronym past the sentence's first word, not a
-    calendar word or a function word.
+    calendar word or a function word; `full`: two such words in a row (Marc Andreessen), one of
+    them new to the question.
 
     >>> from rag.languages import pack
     >>> _has_name("Il a devancé ChatGPT sur l'App Store.", {"app", "store"}, pack("fr"))
@@ -132,14 +164,11 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:
     """
     text = normalize(sentence)
     first = re.search(r"\w+", text)
-    for m in _NAME.finditer(text):
-        word = fold(m.group())
-        if first is not None and m.start() < first.end():
-            continue
-        if word in p.stopwords or word in p.calendar or word in asked:
-            continue
-        return True
-    return False
+    names = [m for m in _NAME.finditer(text) if fold(m.group()) not in p.stopwords and fold(m.group()) not in p.calendar]
+    if full:
+        return any(re.fullmatch(r"[ -]", text[a.end() : b.start()]) and not {fold(a.group()), fold(b.group())} <= asked
+                   for a, b in zip(names, names[1:]))
+    return any(fold(m.group()) not in asked for m in names if first is None or m.start() >= first.end())
 
 
 def _is_figure(token: str, p: LanguagePack) -> bool:

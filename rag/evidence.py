@@ -118,9 +118,10 @@ def select_evidence(
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = 0.75 * own + 0.25 * around
         score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms
-        fits = answer_type.fits(wanted, text, query.text, chunk.language)
-        if wanted is not None:
-            score += 0.15 if fits else -0.5  # an answer of that kind is what was asked for
+        strength = answer_type.strength(wanted, text, query.text, chunk.language)
+        fits = strength > 0
+        if wanted is not None:  # an answer of that kind is what was asked for
+            score += 0.15 if strength == 1 else -0.1 if fits else -0.5
         scored.append((score, coverage, sim, fits, chunk, start, end, text))
     scored.sort(key=lambda s: -s[0])
     chosen = []

@@ -131,7 +131,7 @@ def gather_evidence(question: str | Query, engine: Engine, k: int,
     """The k passages shown and the evidence pool, best first. Evidence comes from twice as many
     passages as are shown, and the pool is twice what the prompt gets: the answering sentence, or a
     source that disagrees, may rank just below."""
-    query = question if isinstance(question, Query) else analyse(question, engine.index.language)
+    query = question if isinstance(question, Query) else analyse(question, engine.index.language, engine.index.languages)
     terms = engine.retriever.query_terms(query)
     deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
     pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
@@ -156,7 +156,7 @@ def answer(
     settings = engine.settings
     started = time.perf_counter()
     question = validate_question(question, settings)
-    query = analyse(question, engine.index.language)
+    query = analyse(question, engine.index.language, engine.index.languages)
     language = query.language
     use_llm = settings.use_llm if use_llm is None else use_llm
     temperature = settings.temperature if temperature is None else temperature

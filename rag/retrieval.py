@@ -88,12 +88,12 @@ class Retriever:
     def query_terms(self, query: str | Query) -> QueryTerms:
         """Weighted BM25 terms of a query. A question in another language than the corpus also
         gets, for each word the corpus never uses, the corpus terms closest in meaning."""
-        query = query if isinstance(query, Query) else analyse(query, self.index.language)
+        query = query if isinstance(query, Query) else analyse(query, self.index.language, self.index.languages)
         weights = query.weights
         if self.embedder is None or query.language == self.index.language:
             return QueryTerms(weights)
         vocabulary = self.index.lexical.vocabulary
-        unknown = [(w, t) for w, t in question_words(query.text, query.language)
+        unknown = [(w, t) for w, t in question_words(query.text, query.terms_language)
                    if t not in vocabulary and t in weights]
         if not unknown:
             return QueryTerms(weights)

@@ -54,6 +54,11 @@ class Index:
         return self.manifest.get("language", "fr")
 
     @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages of its documents, the most frequent first."""
+        return tuple(self.manifest.get("languages", {})) or (self.language,)
+
+    @property
     def documents(self) -> dict[str, dict]:
         return {d["name"]: d for d in self.manifest["documents"]}
 

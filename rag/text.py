@@ -91,7 +91,7 @@ def stopwords(lang: Lang) -> frozenset[str]:
     return pack_of(lang).stopwords
 
 
-def analyze(text: str, lang: Lang) -> list[str]:
+def analyze(text: str, lang: Lang, also_stop: frozenset[str] = frozenset()) -> list[str]:
     """Index terms: folded words without stop words, stemmed with the language's Snowball
     stemmer; tokens holding a digit ('h800', 'r1', '2000') are kept as they are.
 
@@ -101,12 +101,12 @@ def analyze(text: str, lang: Lang) -> list[str]:
     ['coloni', 'found']
     """
     p = pack_of(lang)
-    stop = p.stopwords
+    stop = p.stopwords | also_stop if also_stop else p.stopwords
     kept = [t for t in words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
     return [t if any(c.isdigit() for c in t) else p.stem(t) for t in kept]
 
 
-def query_weights(question: str, lang: Lang, boost: float = 2.0) -> dict[str, float]:
+def query_weights(question: str, lang: Lang, boost: float = 2.0, also_stop: frozenset[str] = frozenset()) -> dict[str, float]:
     """Terms of a question with a weight: numbers, model names and capitalised names count more
     than ordinary words, because they are what pins an answer down.
 
@@ -114,10 +114,10 @@ def query_weights(question: str, lang: Lang, boost: float = 2.0) -> dict[str, fl
     {'gpu': 2.0, 'h800': 2.0, 'deepseek': 2.0, 'utilis': 1.0}
     """
     return {term: boost if term in strong else 1.0
-            for strong in [strong_terms(question, lang)] for term in analyze(question, lang)}
+            for strong in [strong_terms(question, lang, also_stop)] for term in analyze(question, lang, also_stop)}
 
 
-def strong_terms(question: str, lang: Lang) -> set[str]:
+def strong_terms(question: str, lang: Lang, also_stop: frozenset[str] = frozenset()) -> set[str]:
     """Analysed terms of the question's numbers and capitalised or upper-case names, past its
     first word (which is capitalised anyway).
 
@@ -129,9 +129,10 @@ def strong_terms(question: str, lang: Lang) -> set[str]:
     for position, raw in enumerate(re.findall(r"[\w’'.,-]+", join_numbers(normalize(question), p))):
         raw = raw.strip(".,")
         word = raw.split("'")[-1] if raw.split("'")[-1] not in p.contractions else raw.split("'")[0]
-        named = (word[:1].isupper() and len(word) > 1 and (position > 0 or fold(word) not in p.stopwords))
+        named = (word[:1].isupper() and len(word) > 1
+                 and (position > 0 or fold(word) not in p.stopwords | also_stop))
         if any(c.isdigit() for c in word) or named or (word.isupper() and len(word) > 1):
-            strong.update(analyze(word, p))
+            strong.update(analyze(word, p, also_stop))
     return strong
 
 

@@ -48,6 +48,7 @@ class LanguagePack:
     magnitudes: dict[str, float]
     time_units: frozenset[str]
     calendar: frozenset[str]
+    year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     currencies: dict[str, str]
     money_words: frozenset[str]
     range_start: tuple[str, ...]
@@ -102,6 +103,7 @@ def pack(code: str) -> LanguagePack:
         negations=frozenset(_fold(w) for w in data["negations"]),
         number_words=frozenset(numbers["words"]), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), calendar=frozenset(numbers["calendar"]),
+        year_prefixes=tuple(numbers["year_prefixes"]),
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
