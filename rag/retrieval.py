@@ -12,7 +12,7 @@ from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.store import Index
 from rag.query import Query, analyse
-from rag.text import normalize
+from rag.text import analyze, normalize
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,28 @@ class Retriever:
         return fuse(self.index.chunks, lexical, dense, self.config, k)
 
     def query_terms(self, query: str | Query) -> QueryTerms:
-        """Weighted BM25 terms of a query. A question in another language than the corpus also
-        gets, for each word the corpus never uses, the corpus terms closest in meaning."""
+        """Weighted BM25 terms of a query. In a corpus of several languages, each term also
+        stands for the same word as the other languages' packs analyse it ('wikipedi' for
+        'wikipedia'). A question in another language than the corpus, or over a corpus of several,
+        also gets, for each word the corpus never uses, the corpus terms closest in meaning."""
         query = query if isinstance(query, Query) else analyse(query, self.index.language, self.index.languages)
         weights = query.weights
-        if self.embedder is None or query.language == self.index.language:
-            return QueryTerms(weights)
+        stand_ins: dict[str, dict[str, float]] = {}
+        for other in self.index.languages:
+            if other == query.terms_language:
+                continue
+            for word, term in question_words(query.text, query.terms_language):
+                for variant in analyze(word, other):
+                    if variant != term and term in weights:
+                        stand_ins.setdefault(term, {})[variant] = 1.0
+        if self.embedder is None or (query.language == self.index.language and len(self.index.languages) == 1):
+            return QueryTerms(weights, stand_ins)
         vocabulary = self.index.lexical.vocabulary
         unknown = [(w, t) for w, t in question_words(query.text, query.terms_language)
-                   if t not in vocabulary and t in weights]
+                   if t not in vocabulary and t in weights and not any(v in vocabulary for v in stand_ins.get(t, ()))]
         if not unknown:
-            return QueryTerms(weights)
+            return QueryTerms(weights, stand_ins)
         vectors = self.embedder.embed([w for w, _ in unknown])
-        stand_ins: dict[str, dict[str, float]] = {}
         for (word, term), vector in zip(unknown, vectors):
             for match, similarity in self.index.bridge.expand(word, vector, self.config.bridge_similarity).items():
                 matches = stand_ins.setdefault(term, {})
