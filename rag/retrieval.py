@@ -1,5 +1,6 @@
-"""Hybrid retrieval: BM25 over the French analyzer and dense search in FAISS, fused by weighted
-reciprocal rank fusion, then de-duplicated. Returns typed hits with every retriever's rank and score."""
+"""Hybrid retrieval: BM25 over the French analyzer, BM25 over sub-words (character n-grams) and
+dense search in FAISS, fused (normalised scores by default, or reciprocal ranks), then de-duplicated.
+Returns typed hits with every retriever's rank and score."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 from rag.bridge import question_words
 from rag.chunking import Chunk
 from rag.embedders import Embedder
+from rag import languages
+from rag.lexical import subword_weights
 from rag.store import Index
 from rag.query import Query, analyse
 from rag.text import analyze, normalize
@@ -24,6 +27,8 @@ class Hit:
     lexical_score: float | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+    subword_rank: int | None = None
+    subword_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class RetrievalConfig:
     dense_weight: float = 1.0
     depth: int = 50  # how deep each list is read before fusing
     bridge_similarity: float = 0.75  # least similarity for a cross-language word match
+    # BM25 over character n-grams, a third list in hybrid mode; 0 leaves it out. Weighs as much
+    # as the other two (not fitted): see benchmarks/cnil_retrieval.py for what it changes.
+    subword_weight: float = 1.0
 
 
 class Retriever:
@@ -83,7 +91,8 @@ class Retriever:
         depth = max(self.config.depth, 4 * k)
         lexical = self._lexical((terms or self.query_terms(query)).bm25(), depth) if mode in ("hybrid", "lexical") else []
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
-        return fuse(self.index.chunks, lexical, dense, self.config, k)
+        subword = self._subword(query, depth) if mode == "hybrid" else []
+        return fuse(self.index.chunks, lexical, dense, self.config, k, subword)
 
     def query_terms(self, query: str | Query) -> QueryTerms:
         """Weighted BM25 terms of a query. In a corpus of several languages, each term also
@@ -117,6 +126,13 @@ class Retriever:
     def _lexical(self, terms: dict[str, float], depth: int) -> list[tuple[int, float]]:
         return _top(self.index.lexical.scores(terms), depth)
 
+    def _subword(self, query: str, depth: int) -> list[tuple[int, float]]:
+        """Sub-word BM25 list; empty for an index built without it, or with a weight of 0."""
+        if self.index.subwords is None or self.config.subword_weight <= 0:
+            return []
+        language = languages.detect(query, self.index.language) or self.index.language
+        return _top(self.index.subwords.scores(subword_weights(query, language)), depth)
+
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
         vector = self.embedder.embed([query])
         scores, ids = self.index.dense.search(vector, min(depth, self.index.dense.ntotal))
@@ -139,8 +155,10 @@ def fuse(
     dense: list[tuple[int, float]],
     config: RetrievalConfig,
     k: int,
+    subword: list[tuple[int, float]] = (),
 ) -> list[Hit]:
-    """Fuse the two ranked lists, then de-duplicate; ties keep the lexical order.
+    """Fuse the ranked lists (word BM25, dense, sub-word BM25), then de-duplicate; ties keep the
+    lexical order.
 
     "rrf": score = sum of weight / (rrf_k + rank) over the lists a chunk appears in.
     "score": score = sum of weight x score scaled to [0, 1] within its list (min-max), so a
@@ -148,7 +166,9 @@ def fuse(
     fused: dict[int, float] = {}
     lex_pos = {i: (r, s) for r, (i, s) in enumerate(lexical, start=1)}
     dense_pos = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
-    for weight, ranked in ((config.lexical_weight, lex_pos), (config.dense_weight, dense_pos)):
+    sub_pos = {i: (r, s) for r, (i, s) in enumerate(subword, start=1)}
+    lists = ((config.lexical_weight, lex_pos), (config.dense_weight, dense_pos), (config.subword_weight, sub_pos))
+    for weight, ranked in lists:
         if config.fusion == "rrf":
             contributions = {i: 1.0 / (config.rrf_k + r) for i, (r, _) in ranked.items()}
         else:
@@ -160,7 +180,8 @@ def fuse(
     for i in deduplicate(chunks, order):
         lr, ls = lex_pos.get(i, (None, None))
         dr, ds = dense_pos.get(i, (None, None))
-        hits.append(Hit(chunks[i], len(hits) + 1, fused[i], lr, ls, dr, ds))
+        sr, ss = sub_pos.get(i, (None, None))
+        hits.append(Hit(chunks[i], len(hits) + 1, fused[i], lr, ls, dr, ds, sr, ss))
         if len(hits) == k:
             break
     return hits

@@ -27,7 +27,7 @@ from rag.chunking import Chunk, chunk_documents
 from rag.documents import Document
 from rag.embedders import Embedder
 from rag.errors import IndexBusy, IndexMismatch, IndexNotFound, IndexNotWritable
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, subwords
 
 FORMAT = "rag-index"
 # 2: documents.jsonl holds the extracted text; chunks hold offsets into it
@@ -48,6 +48,7 @@ class Index:
     lexical: LexicalIndex
     bridge: Bridge
     texts: dict[str, Document] = dataclasses.field(default_factory=dict)  # by name: the indexed text
+    subwords: LexicalIndex | None = None  # BM25 over character n-grams; None in an index built without it
 
     @property
     def language(self) -> str:
@@ -153,7 +154,9 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
         index_type = _write_faiss(staging / "dense.faiss", vectors)
-        LexicalIndex.build([c.text for c in chunks], [c.language for c in chunks]).save(staging / "lexical")
+        languages = [c.language for c in chunks]
+        LexicalIndex.build([c.text for c in chunks], languages).save(staging / "lexical")
+        LexicalIndex.build([c.text for c in chunks], languages, analyzer=subwords).save(staging / "subwords")
         (staging / "bridge.json").write_text(json.dumps(list(zip(bridge.terms, bridge.surfaces)), ensure_ascii=False),
                                              encoding="utf-8")
         np.save(staging / "bridge.npy", bridge.vectors)
@@ -208,12 +211,13 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(folder / "dense.faiss"))
         lexical = LexicalIndex.load(folder / "lexical")
+        subword_index = LexicalIndex.load(folder / "subwords") if (folder / "subwords").is_dir() else None
         bridge = _load_bridge(folder)
     except Exception as exc:  # any damaged file: one clear message, never a traceback
         raise IndexMismatch(f"the index in {root} is damaged ({type(exc).__name__}: {exc}); rebuild it with: rag index") from None
     if not (len(chunks) == manifest["count"] == vectors.shape[0] == dense.ntotal):
         raise IndexMismatch(f"the index in {root} is inconsistent (chunk and vector counts differ); rebuild it with: rag index")
-    return Index(folder, manifest, chunks, vectors, dense, lexical, bridge, texts)
+    return Index(folder, manifest, chunks, vectors, dense, lexical, bridge, texts, subwords=subword_index)
 
 
 def load_manifest(root: Path) -> dict:

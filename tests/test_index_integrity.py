@@ -24,7 +24,8 @@ LEXICAL = [
     "lexical/params.index.json",
     "lexical/vocab.index.json",
 ]
-FILES = ["vectors.npy", "dense.faiss", "bridge.npy", "bridge.json", "chunks.jsonl", "documents.jsonl", *LEXICAL]
+SUBWORDS = [name.replace("lexical/", "subwords/", 1) for name in LEXICAL]  # BM25 over character n-grams
+FILES = ["vectors.npy", "dense.faiss", "bridge.npy", "bridge.json", "chunks.jsonl", "documents.jsonl", *LEXICAL, *SUBWORDS]
 
 
 def garble(path: Path) -> None:

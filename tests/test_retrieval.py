@@ -1,7 +1,13 @@
+import json
+import shutil
+
 from rag import store
 from rag.chunking import Chunk
+from rag.documents import load_corpus
+from rag.lexical import LexicalIndex, subword_weights, subwords
 from rag.text import words
 from rag.retrieval import RetrievalConfig, Retriever, fuse
+from conftest import FakeEmbedder  # tests/ is on sys.path under pytest (rootdir conftest)
 
 
 def _chunks(n):
@@ -49,3 +55,61 @@ def test_score_fusion_keeps_a_large_lead():
     dense = [(3, 0.50), (1, 0.45), (2, 0.44)]  # ... and not in the dense list at all
     assert fuse(chunks, lexical, dense, RetrievalConfig(fusion="rrf"), k=3)[0].chunk.id != "0"
     assert fuse(chunks, lexical, dense, RetrievalConfig(fusion="score"), k=3)[0].chunk.id == "0"
+
+
+def test_subwords_find_words_glued_by_a_lost_space():
+    texts = ["Votreaccord préalableest nécessaire avant tout envoi.", "Un courrier postal ne demande rien."]
+    assert LexicalIndex.build(texts, ["fr"] * len(texts)).scores({"accord": 1.0}).tolist() == [0.0, 0.0]  # one word: 'votreaccord'
+    scores = LexicalIndex.build(texts, ["fr"] * len(texts), analyzer=subwords).scores(subword_weights("mon accord préalable", "fr"))
+    assert scores[0] > 0 and scores[1] == 0
+
+
+def test_subword_list_is_fused_and_reported():
+    chunks = _chunks(4)
+    lexical = [(0, 3.0), (1, 2.0)]
+    dense = [(1, 0.9), (0, 0.5)]
+    subword = [(2, 8.0), (1, 4.0), (3, 1.0)]
+    hits = fuse(chunks, lexical, dense, RetrievalConfig(), k=4, subword=subword)
+    assert hits[0].chunk.id == "1"  # second, first and second: the best sum
+    assert (hits[0].subword_rank, hits[0].subword_score) == (2, 4.0)
+    assert {h.chunk.id: h.subword_rank for h in hits}["2"] == 1
+    without = fuse(chunks, lexical, dense, RetrievalConfig(subword_weight=0.0), k=4, subword=subword)
+    assert [h.chunk.id for h in without][:2] == [h.chunk.id for h in fuse(chunks, lexical, dense, RetrievalConfig(), k=2)]
+
+
+def _glued_index(tmp_path):
+    corpus = tmp_path / "glued"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Votreaccord préalableest nécessaire avant tout envoi publicitaire.\n", encoding="utf-8")
+    (corpus / "b.txt").write_text("Un courrier postal part sans formalité.\n", encoding="utf-8")
+    (corpus / "c.txt").write_text("Les cookies sont de petits fichiers.\n", encoding="utf-8")
+    embedder = FakeEmbedder()
+    store.build(tmp_path / "index", load_corpus(corpus), embedder, 900)
+    return tmp_path / "index", embedder
+
+
+def test_hybrid_search_finds_a_passage_only_sub_words_match(tmp_path):
+    root, embedder = _glued_index(tmp_path)
+    index = store.load(root)
+    assert index.subwords is not None and index.subwords.size == len(index.chunks)
+    question = "Faut-il mon accord préalable ?"  # no whole word of it is in a.txt
+    found = {h.chunk.source: h for h in Retriever(index, embedder).search(question, k=3)}
+    assert found["a.txt"].subword_rank == 1 and found["a.txt"].lexical_rank is None
+    without = {h.chunk.source: h for h in Retriever(index, embedder, RetrievalConfig(subword_weight=0.0)).search(question, k=3)}
+    assert without["a.txt"].subword_rank is None and without["a.txt"].score < found["a.txt"].score
+    # lexical mode stays whole words only
+    assert all(h.subword_rank is None for h in Retriever(index, embedder, RetrievalConfig("lexical")).search("cookies", k=2))
+
+
+def test_an_index_built_without_sub_words_still_loads_and_searches(tmp_path):
+    root, embedder = _glued_index(tmp_path)
+    folder = store.current_folder(root)
+    shutil.rmtree(folder / "subwords")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = {name: entry for name, entry in manifest["files"].items() if not name.startswith("subwords/")}
+    manifest["checksum"] = store._manifest_checksum(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    index = store.load(root)
+    assert index.subwords is None
+    hits = Retriever(index, embedder).search("Les cookies ?", k=2)
+    assert hits[0].chunk.source == "c.txt" and hits[0].subword_rank is None
