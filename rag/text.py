@@ -129,8 +129,8 @@ def strong_terms(question: str, lang: Lang, also_stop: frozenset[str] = frozense
     for position, raw in enumerate(re.findall(r"[\w’'.,-]+", join_numbers(normalize(question), p))):
         raw = raw.strip(".,")
         word = raw.split("'")[-1] if raw.split("'")[-1] not in p.contractions else raw.split("'")[0]
-        named = (word[:1].isupper() and len(word) > 1
-                 and (position > 0 or fold(word) not in p.stopwords | also_stop))
+        # the first word is capitalised anyway: it is a name only when written like one (DeepSeek, NATO)
+        named = word[:1].isupper() and len(word) > 1 and (position > 0 or any(c.isupper() for c in word[1:]))
         if any(c.isdigit() for c in word) or named or (word.isupper() and len(word) > 1):
             strong.update(analyze(word, p, also_stop))
     return strong
