@@ -42,7 +42,9 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
     when any sentence may answer it.
 
     >>> expected("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "fr")
-    AnswerType(kind='count', counted=('gpu',))
+    AnswerType(kind='count', counted=('gpu', 'h800'))
+    >>> expected("Depuis combien d'années existe-t-elle ?", "fr").kind
+    'duration'
     >>> expected("Combien a coûté l'entraînement de R1 ?", "fr").kind, expected("How long did it take?", "en").kind
     ('figure', 'duration')
     >>> expected("Qui est le PDG de Y Combinator ?", "fr").kind, expected("En quelle année est paru le livre ?", "fr").kind
@@ -119,7 +121,10 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         following = tokens[i + 1 : i + 1 + _NEAR]
         if wanted is not None and any(t in wanted for t in following):
             return 1.0
-        if wanted is None and any(_same_word(t, c, p) for t in following for c in answer_type.counted):
+        # the counted thing after the figure ("2 000 GPU"), or before it, as in a table row
+        # ("unités | 891") or a label ("nombre d'unités : 891")
+        around = following + tokens[max(0, i - _NEAR) : i]
+        if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0
 

@@ -320,11 +320,9 @@ def retrieval_metrics(records: list[dict]) -> dict:
 
 def question_answerability(question: str, engine, k: int) -> float:
     """The score `answer()` compares with the refusal threshold, from the same evidence."""
-    from rag.evidence import answerability
-    from rag.pipeline import gather_evidence
+    from rag.pipeline import decision_for
 
-    _, pool = gather_evidence(question, engine, k)
-    return answerability(pool[: engine.settings.evidence_sentences])
+    return decision_for(question, engine, k).score
 
 
 def refusal_calibration(records: list[dict], thresholds: Iterable[float] | None = None) -> list[dict]:
@@ -491,7 +489,6 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
     A question whose retrieval or answering raises does not stop the run: it is listed in the
     report's `errors` and counts as wrong. `skipped_rows` (the gold rows `read_gold_file` could not
     use) are listed in `skipped_rows`."""
-    from rag.evidence import answerability
     from rag.pipeline import answer
 
     def passage_of(source: str, start: int, end: int) -> str:
@@ -512,8 +509,9 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
             else:
                 result = answer(q.question, engine, k=k, use_llm=use_llm)
                 record.update(answer_record(q, result, passage_of))
-                score = answerability(result.evidence)
+                score = result.score
             record["answerability"] = round(score, 4)
+            record["refusal_reason"] = "" if retrieval_only else result.refusal_reason
         except Exception as exc:  # one failing question is reported, and the run goes on
             log.debug("question %s failed", q.id, exc_info=True)
             message = _message(exc)

@@ -70,6 +70,16 @@ def evidence_spans(text: str, lang: Lang = "fr") -> list[tuple[int, int]]:
     return merged
 
 
+def _is_question(sentence: str) -> bool:
+    """'Comment faire ?' is a question; 'Valable 5 ans.Comment faire ?' holds a statement first.
+
+    >>> _is_question("Un cookie, qu'est-ce que c'est ?"), _is_question("Valable 5 ans.Comment faire ?")
+    (True, False)
+    """
+    body = sentence.rstrip(" »”\"")
+    return body.endswith("?") and not re.search(r"[.!;]", body[:-1])
+
+
 def _starts_with(text: str, at: int, first_words: tuple[str, ...]) -> bool:
     match = re.match(r"[\w-]+", text[at : at + 24])
     return match is not None and match.group() in first_words
@@ -99,8 +109,9 @@ def select_evidence(
     for hit in hits:
         offset = hit.chunk.start
         for a, b in evidence_spans(hit.chunk.text, hit.chunk.language):
-            # a question asked in the document answers nothing
-            if b - a >= 15 and not hit.chunk.text[a:b].rstrip(" »”\"").endswith("?"):
+            # a question asked in the document answers nothing (but a statement glued to a link
+            # title that ends in '?', in text that lost its spaces, still may)
+            if b - a >= 15 and not _is_question(hit.chunk.text[a:b]):
                 candidates.append((hit.chunk, offset + a, offset + b, hit.rank))
     if not candidates:
         return []

@@ -14,11 +14,12 @@ from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch, UsageError
-from rag.evidence import Evidence, answerability, select_evidence
+from rag.evidence import Evidence, select_evidence
+from rag.policy import Decision, decide
 from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
 from rag.prompting import build_prompt
-from rag.retrieval import Hit, RetrievalConfig, Retriever
+from rag.retrieval import Hit, QueryTerms, RetrievalConfig, Retriever
 from rag.query import Query, analyse
 from rag.settings import DEFAULT_EMBEDDER, Settings
 
@@ -51,6 +52,8 @@ class Answer:
     draft: str = ""  # what the model wrote, before checking
     removed: list[str] = field(default_factory=list)  # draft sentences nothing supports
     tokens_per_s: float | None = None
+    score: float = 0.0  # the answer policy's score, compared with the refusal threshold
+    refusal_reason: str = ""  # why the policy refused: "weak-match", "negation", "unknown-terms"...
 
 
 @dataclass
@@ -128,15 +131,31 @@ def validate_question(question: str, settings: Settings) -> str:
 
 def gather_evidence(question: str | Query, engine: Engine, k: int,
                     mode: str | None = None) -> tuple[list[Hit], list[Evidence]]:
-    """The k passages shown and the evidence pool, best first. Evidence comes from twice as many
-    passages as are shown, and the pool is twice what the prompt gets: the answering sentence, or a
-    source that disagrees, may rank just below."""
+    """The k passages shown and the evidence pool, best first."""
+    hits, pool, _ = gather(question, engine, k, mode)
+    return hits, pool
+
+
+def gather(question: str | Query, engine: Engine, k: int,
+           mode: str | None = None) -> tuple[list[Hit], list[Evidence], QueryTerms]:
+    """The k passages shown, the evidence pool, best first, and the query's terms. Evidence comes
+    from twice as many passages as are shown, and the pool is twice what the prompt gets: the
+    answering sentence, or a source that disagrees, may rank just below."""
     query = question if isinstance(question, Query) else analyse(question, engine.index.language, engine.index.languages)
     terms = engine.retriever.query_terms(query)
     deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
     pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
                            2 * engine.settings.evidence_sentences, terms)
-    return deep_hits[:k], pool
+    return deep_hits[:k], pool, terms
+
+
+def decision_for(question: str, engine: Engine, k: int) -> Decision:
+    """The answer policy's decision for a question, without answering it (for `rag eval`)."""
+    query = analyse(question, engine.index.language, engine.index.languages)
+    if not query.supported:
+        return Decision(0.0, "unsupported-language")
+    _, pool, terms = gather(query, engine, k)
+    return decide(query, pool[: engine.settings.evidence_sentences], terms, engine.index.lexical)
 
 
 def answer(
@@ -163,8 +182,9 @@ def answer(
     k = k or settings.k
     if not query.supported:  # an unrelated quote would look like an answer: say what can be asked
         return Answer(question, language, unsupported(language), [], [], [], True, "refused",
-                      {"retrieve": 0.0, "first_token": 0.0, "total": round((time.perf_counter() - started) * 1000, 1)})
-    hits, pool = gather_evidence(query, engine, k, mode)
+                      {"retrieve": 0.0, "first_token": 0.0, "total": round((time.perf_counter() - started) * 1000, 1)},
+                      refusal_reason="unsupported-language")
+    hits, pool, terms = gather(query, engine, k, mode)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 
@@ -173,8 +193,10 @@ def answer(
         return {key: round((t - started) * 1000, 1) for key, t in
                 (("retrieve", retrieved), ("first_token", first or now), ("total", now))}
 
-    if answerability(evidence) < settings.refusal_threshold:
-        return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None))
+    decision = decide(query, evidence, terms, engine.index.lexical)
+    if decision.refuse(settings.refusal_threshold):
+        return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None),
+                      score=decision.score, refusal_reason=decision.reason or "weak-match")
 
     draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token) \
         if use_llm else ("", None, None)
@@ -184,7 +206,7 @@ def answer(
     _add_disagreement(sentences, query, pool)
     text, citations = _render(sentences, {e.n: e for e in pool}, engine.index.texts)
     return Answer(question, language, text, citations, hits, evidence, False, "llm" if checked else "extractive",
-                  timings(first), draft, removed, rate)
+                  timings(first), draft, removed, rate, score=decision.score)
 
 
 def _generate(engine: Engine, prompt: str, temperature: float,

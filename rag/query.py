@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rag import answer_type, languages
 from rag.answer_type import AnswerType
 from rag.languages import LanguagePack
-from rag.text import query_weights, strong_terms, words
+from rag.text import query_weights, strong_terms
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ def analyse(question: str, corpus_language: str = "fr", corpus_languages: tuple[
     detected = languages.detect(question, corpus_language)
     language = detected or corpus_language
     pack = languages.pack(language)
-    negated = bool(set(words(question, pack)) & pack.negations) or any(
-        "n't" in w or w.endswith("n'") for w in question.lower().split())
+    negated = pack.negates(question)
     if language == corpus_language or language in corpus_languages:
         terms_pack, also_stop = pack, frozenset()
     else:

@@ -43,7 +43,7 @@ class LanguagePack:
     contractions: tuple[str, ...]
     stopwords: frozenset[str]  # folded
     markers: frozenset[str]  # folded function words that tell the language apart
-    negations: frozenset[str]
+    negation: re.Pattern  # on folded text: the sentence or question negates
     number_words: frozenset[str]
     magnitudes: dict[str, float]
     time_units: frozenset[str]
@@ -68,6 +68,16 @@ class LanguagePack:
 
     def text(self, key: str) -> str:
         return self.strings[key]
+
+    def negates(self, text: str) -> bool:
+        """Whether the text negates what it says ("n'a pas", "did not", "never").
+
+        >>> pack("fr").negates("Il n'a jamais été élu."), pack("fr").negates("Une personne morale.")
+        (True, False)
+        >>> pack("en").negates("It didn't happen."), pack("en").negates("No later than 1754.")
+        (True, False)
+        """
+        return bool(self.negation.search(_fold(text).replace("\u2019", "'")))
 
 
 @lru_cache(maxsize=None)
@@ -100,7 +110,7 @@ def pack(code: str) -> LanguagePack:
         elisions=tuple(data["elisions"]), contractions=tuple(data["contractions"]),
         stopwords=frozenset(_fold(w) for w in data["stopwords"]),
         markers=frozenset(_fold(w) for w in data["markers"]),
-        negations=frozenset(_fold(w) for w in data["negations"]),
+        negation=re.compile(data["negation"]),
         number_words=frozenset(numbers["words"]), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),

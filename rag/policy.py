@@ -1,0 +1,68 @@
+"""The answer policy: whether the documents answer the question, decided before any generation.
+
+Signals, each measured on four corpora (`benchmarks/refusal_study.py`: the seeds, English
+Wikipedia with unanswerable questions written to look answerable, real PDF/Word/HTML files, the
+French CNIL FAQ with unanswerable questions of our own):
+
+- **answerability** of the best evidence sentence that holds an answer of the asked kind: its
+  coverage of the question's idf-weighted terms plus half its embedding similarity (the best
+  single signal on every set);
+- **a negation the evidence lacks**: "When did the colonization of India *not* occur?" is not
+  answered by the sentence saying when it occurred (a third of SQuAD's unanswerable questions; no
+  answerable question of any set asks one that its best sentence does not also negate);
+- **what the corpus never speaks of**: when a large share of the question's idf weight is in
+  words no document uses, even through the cross-language bridge ("Quel est le nombre de
+  paramètres du modèle R1 ?" over articles that never mention parameters), the documents do not
+  hold the answer, however well the other words match.
+
+A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_threshold`) and
+`rag eval`'s sweep over it see every refusal the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag.evidence import Evidence, answerability
+from rag.lexical import LexicalIndex
+from rag.query import Query
+from rag.retrieval import QueryTerms
+
+MAX_UNKNOWN_SHARE = 0.4  # of the question's idf weight in words the corpus never uses
+
+
+@dataclass(frozen=True)
+class Decision:
+    score: float  # answerability, or 0 when a rule says the documents do not answer
+    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence"
+
+    def refuse(self, threshold: float) -> bool:
+        return self.score < threshold
+
+
+def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: LexicalIndex) -> Decision:
+    """The policy's score and, when a rule fires, why."""
+    if not evidence:
+        return Decision(0.0, "no-evidence")
+    if unknown_share(terms, lexical) > MAX_UNKNOWN_SHARE:
+        return Decision(0.0, "unknown-terms")
+    best = max((e for e in evidence if e.fits), key=lambda e: e.coverage + 0.5 * e.similarity, default=None)
+    if best is None:
+        return Decision(0.0, "no-evidence")
+    if query.negated and not query.pack.negates(best.text):
+        return Decision(0.0, "negation")
+    return Decision(answerability(evidence), "")
+
+
+def unknown_share(terms: QueryTerms, lexical: LexicalIndex) -> float:
+    """Share of the question's idf weight in terms the corpus never uses and no stand-in covers.
+
+    A term the corpus never uses gets the highest idf, so one such word in a short question
+    weighs a lot, as it should: it is the detail asked about."""
+    vocabulary = lexical.vocabulary
+    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items()}
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    unknown = sum(w for t, w in weights.items()
+                  if t not in vocabulary and not any(s in vocabulary for s in terms.stand_ins.get(t, {})))
+    return unknown / total
