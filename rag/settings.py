@@ -53,7 +53,7 @@ class Settings:
     temperature: float = 0.0
     max_answer_tokens: int = 96
     max_question_chars: int = 2000
-    refusal_threshold: float = 0.465  # on evidence.answerability(), calibrated with `rag eval`
+    refusal_threshold: float = 0.5  # on the answer policy's score (rag/policy.py), calibrated with `rag eval` on 4 sets
     agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best (0.9: Gemma 0.933, 0.8: 0.950 accuracy)
     # llama.cpp
     n_ctx: int = 2048
