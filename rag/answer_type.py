@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rag import languages
 from rag.languages import LanguagePack
 from rag.text import Lang, analyze, fold, normalize, pack_of, words
 
@@ -169,11 +170,17 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool 
     """
     text = normalize(sentence)
     first = re.search(r"\w+", text)
-    names = [m for m in _NAME.finditer(text) if fold(m.group()) not in p.stopwords and fold(m.group()) not in p.calendar]
+    calendar = _any_calendar()  # a quote in another language keeps its months ("January 27, 2025")
+    names = [m for m in _NAME.finditer(text) if fold(m.group()) not in p.stopwords and fold(m.group()) not in calendar]
     if full:
         return any(re.fullmatch(r"[ -]", text[a.end() : b.start()]) and not {fold(a.group()), fold(b.group())} <= asked
                    for a, b in zip(names, names[1:]))
     return any(fold(m.group()) not in asked for m in names if first is None or m.start() >= first.end())
+
+
+@lru_cache(maxsize=1)
+def _any_calendar() -> frozenset[str]:
+    return frozenset(w for pack in languages.packs() for w in pack.calendar)
 
 
 def _is_figure(token: str, p: LanguagePack) -> bool:

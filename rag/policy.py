@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag import languages
 from rag.evidence import Evidence, answerability
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
+from rag.text import analyze, words
 
 MAX_UNKNOWN_SHARE = 0.5  # of the question's idf weight in words the corpus never uses (0.4: as many unanswerable
 # questions caught on 4 sets, 3x the answerable ones lost on English Wikipedia)
@@ -44,7 +46,7 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     """The policy's score and, when a rule fires, why."""
     if not evidence:
         return Decision(0.0, "no-evidence")
-    if unknown_share(terms, lexical) > MAX_UNKNOWN_SHARE:
+    if unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
     best = max((e for e in evidence if e.fits), key=lambda e: e.coverage + 0.5 * e.similarity, default=None)
     if best is None:
@@ -54,13 +56,23 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     return Decision(answerability(evidence), "")
 
 
-def unknown_share(terms: QueryTerms, lexical: LexicalIndex) -> float:
-    """Share of the question's idf weight in terms the corpus never uses and no stand-in covers.
+def _category_terms(query: Query) -> frozenset[str]:
+    """Terms of the question that name what kind of thing is asked for ("Quelle revue…", "Which
+    company…"): the documents name the thing itself, often without the word for its kind."""
+    pack = languages.pack(query.language)
+    nouns = pack.person_nouns | pack.named_things
+    found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
+    return frozenset(t for w in found for t in analyze(w, query.terms_language))
+
+
+def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:
+    """Share of the question's idf weight in terms the corpus never uses and no stand-in covers
+    (terms in `ignore` left out of the count).
 
     A term the corpus never uses gets the highest idf, so one such word in a short question
     weighs a lot, as it should: it is the detail asked about."""
     vocabulary = lexical.vocabulary
-    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items()}
+    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items() if t not in ignore}
     total = sum(weights.values())
     if total <= 0:
         return 0.0
