@@ -46,7 +46,9 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     """The policy's score and, when a rule fires, why."""
     if not evidence:
         return Decision(0.0, "no-evidence")
-    if unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
+    # (a word of a question in another language than the documents is expected to be unknown)
+    if query.language == query.terms_language and \
+            unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
     best = max((e for e in evidence if e.fits), key=lambda e: e.coverage + 0.5 * e.similarity, default=None)
     if best is None:

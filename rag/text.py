@@ -74,6 +74,8 @@ def words(text: str, lang: Lang) -> list[str]:
     """
     p = pack_of(lang)
     folded = fold(text)
+    if p.inversion is not None:  # "poussent-elles", "a-t-il": the verb, without its inverted subject
+        folded = p.inversion.sub(" ", folded)
     elision = _elision(p.code)
     if elision is not None:
         folded = elision.sub(" ", folded)
