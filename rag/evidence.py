@@ -85,12 +85,23 @@ def _starts_with(text: str, at: int, first_words: tuple[str, ...]) -> bool:
     return match is not None and match.group() in first_words
 
 
+def relevance(e: Evidence) -> float:
+    """How well an evidence sentence matches the question: its term coverage plus half its
+    embedding similarity (the relevance parts of its score, without the rank and answer-kind
+    bonuses)."""
+    return e.coverage + 0.5 * e.similarity
+
+
+def best_answering(evidence: list[Evidence]) -> Evidence | None:
+    """The most relevant evidence sentence that holds an answer of the asked kind."""
+    return max((e for e in evidence if e.fits), key=relevance, default=None)
+
+
 def answerability(evidence: list[Evidence]) -> float:
-    """How well the best evidence sentence that holds an answer of the asked kind matches the
-    question: its term coverage plus half its embedding similarity (the relevance parts of the
-    evidence score, without the rank and answer-kind bonuses). Below the refusal threshold the
-    documents are taken not to hold the answer."""
-    return max((e.coverage + 0.5 * e.similarity for e in evidence if e.fits), default=0.0)
+    """The relevance of the best sentence holding an answer of the asked kind; below the refusal
+    threshold the documents are taken not to hold the answer."""
+    best = best_answering(evidence)
+    return 0.0 if best is None else relevance(best)
 
 
 def select_evidence(

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag import languages
-from rag.evidence import Evidence, answerability
+from rag.evidence import Evidence, best_answering, relevance
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
@@ -50,12 +50,12 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     if query.language == query.terms_language and \
             unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
-    best = max((e for e in evidence if e.fits), key=lambda e: e.coverage + 0.5 * e.similarity, default=None)
+    best = best_answering(evidence)
     if best is None:
         return Decision(0.0, "no-evidence")
     if query.negated and not query.pack.negates(best.text):
         return Decision(0.0, "negation")
-    return Decision(answerability(evidence), "")
+    return Decision(relevance(best), "")
 
 
 def _category_terms(query: Query) -> frozenset[str]:

@@ -80,6 +80,26 @@ def built(settings: Settings):
     return settings, embedder
 
 
+def engine_over(folder: Path, files: dict[str, str], **overrides):
+    """An engine (fake embedder and generator) over a corpus of the given files, written under `folder`."""
+    from rag import store
+    from rag.documents import load_corpus
+    from rag.pipeline import Engine
+    from rag.retrieval import RetrievalConfig, Retriever
+
+    corpus = folder / "docs"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text, "utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=folder / "index", models_dir=folder / "models",
+                        manifest_path=ROOT / "models.txt", **overrides)
+    embedder = FakeEmbedder()
+    store.build(settings.index_dir, load_corpus(corpus), embedder, settings.chunk_chars)
+    index = store.load(settings.index_dir)
+    return Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig(settings.retrieval)),
+                  FakeGenerator())
+
+
 @pytest.fixture
 def engine_factory(built):
     from rag import store

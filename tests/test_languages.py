@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rag import languages, store
+from rag import languages
 from rag.answer_type import expected, fits
-from rag.documents import load_corpus
 from rag.followup import is_follow_up
 from rag.pipeline import Engine, answer, refusal
 from rag.query import analyse
-from rag.retrieval import RetrievalConfig, Retriever
-from rag.settings import Settings
 from rag.text import analyze, join_numbers, sentence_spans, words
-from tests.conftest import ROOT, FakeEmbedder, FakeGenerator
+from tests.conftest import engine_over
 
 
 @pytest.mark.parametrize("code", languages.codes())
@@ -92,21 +89,12 @@ def test_query_is_analysed_once_with_its_language():
 
 
 @pytest.fixture
-def english_engine(tmp_path: Path):
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "acme.txt").write_text(
-        "Acme annual report\n\nAcme makes anvils and rockets. The current chief executive officer of Acme is "
-        "Sofia Brandt, who joined in 2019.\nAcme employs about 2,400 people in three countries.\n", "utf-8")
-    (corpus / "rivers.txt").write_text(
-        "Rivers\n\nThe Loire is the longest river in France. It flows for 1,006 kilometres.\n", "utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", models_dir=tmp_path / "models",
-                        manifest_path=ROOT / "models.txt", refusal_threshold=0.3)
-    embedder = FakeEmbedder()
-    store.build(settings.index_dir, load_corpus(corpus), embedder, settings.chunk_chars)
-    index = store.load(settings.index_dir)
-    return Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig(settings.retrieval)),
-                  FakeGenerator())
+def english_engine(tmp_path: Path) -> Engine:
+    return engine_over(tmp_path, {
+        "acme.txt": "Acme annual report\n\nAcme makes anvils and rockets. The current chief executive officer of "
+                    "Acme is Sofia Brandt, who joined in 2019.\nAcme employs about 2,400 people in three countries.\n",
+        "rivers.txt": "Rivers\n\nThe Loire is the longest river in France. It flows for 1,006 kilometres.\n",
+    }, refusal_threshold=0.3)
 
 
 def test_english_documents_are_indexed_as_english(english_engine):

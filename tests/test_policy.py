@@ -6,32 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from rag import store
-from rag.documents import load_corpus
 from rag.pipeline import Engine, answer, decision_for
-from rag.retrieval import RetrievalConfig, Retriever
-from rag.settings import Settings
-from tests.conftest import ROOT, FakeEmbedder, FakeGenerator
+from tests.conftest import engine_over
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "war.txt").write_text(
-        "The war\n\nThe French and Indian War began in 1754 in the Ohio Country. The British colonists "
-        "outnumbered the French settlers by about twenty to one.\nThe colonization of India occurred in the "
-        "18th century under the East India Company.\n", "utf-8")
-    (corpus / "abbey.txt").write_text(
-        "The abbey\n\nThe abbey was founded in 1102 by monks from Burgundy. Its library holds 4,000 books.\n",
-        "utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", models_dir=tmp_path / "models",
-                        manifest_path=ROOT / "models.txt")
-    embedder = FakeEmbedder()
-    store.build(settings.index_dir, load_corpus(corpus), embedder, settings.chunk_chars)
-    index = store.load(settings.index_dir)
-    return Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig(settings.retrieval)),
-                  FakeGenerator())
+    return engine_over(tmp_path, {
+        "war.txt": "The war\n\nThe French and Indian War began in 1754 in the Ohio Country. The British colonists "
+                   "outnumbered the French settlers by about twenty to one.\nThe colonization of India occurred in "
+                   "the 18th century under the East India Company.\n",
+        "abbey.txt": "The abbey\n\nThe abbey was founded in 1102 by monks from Burgundy. Its library holds 4,000 books.\n",
+    })
 
 
 def test_a_question_the_documents_answer_is_answered(engine):
