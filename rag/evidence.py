@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass
 
 from rag import answer_type
+from rag.bridge import question_words
 from rag.chunking import Chunk
 from rag.embedders import Embedder
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import Hit, QueryTerms
-from rag.text import Lang, analyze, join_numbers, normalize, pack_of, sentence_spans, words
+from rag.text import Lang, analyze, fold, join_numbers, normalize, pack_of, sentence_spans, words
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Evidence:
     coverage: float  # share of the question's (idf-weighted) terms found in the sentence or its passage
     similarity: float  # dense cosine similarity between question and sentence (0 without embedder)
     fits: bool = True  # holds an answer of the kind asked for (a figure, a year, a name...)
+    unfound: tuple[str, ...] = ()  # the question's details (analysed terms of its names and numbers)
+    # that neither the sentence nor its neighbours hold: see `unfound_details()`
 
     @property
     def source(self) -> str:
@@ -150,11 +153,108 @@ def select_evidence(
     for score, coverage, sim, fits, chunk, start, end, text in scored:
         if any(_same_sentence(text, e.text, chunk.language) for e in chosen):
             continue
+        unfound = unfound_details(query, terms, neighbourhood(chunk, start, end), chunk.language, embedder)
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
-                               round(sim, 4), fits))
+                               round(sim, 4), fits, unfound))
         if len(chosen) == limit:
             break
     return chosen
+
+
+CLOSE_WORD = 0.7  # embedding similarity at which a word of the text stands for a detail of the question
+# ('Swiss' for 'Switzerland'; 'north' for 'northern'); swapped details mostly score lower ('China' /
+# 'countries' 0.54, 'Eastern' / 'Western' 0.63), measured on the four sets of benchmarks/refusal_study.py
+SAME_NAME_EXTRA = 3  # letters a form of a name may add or drop ('Huguenots', 'Iranian'); more is another word
+
+
+def neighbourhood(chunk: Chunk, start: int, end: int) -> str:
+    r"""The evidence sentence at file offsets start:end with the sentence before and after it in
+    its passage: where a detail of the question must be for the sentence to be about it.
+
+    >>> from rag.chunking import Chunk
+    >>> c = Chunk("c", "f.txt", 0, 32, 1, "One.\n\nTwo, here.\n\nThree.\n\nFour.", "en")
+    >>> neighbourhood(c, 6, 16)
+    'One.\n\nTwo, here.\n\nThree.'
+    """
+    spans = evidence_spans(chunk.text, chunk.language)
+    a, b = start - chunk.start, end - chunk.start
+    inside = [i for i, (x, y) in enumerate(spans) if x < b and a < y]
+    if not inside:
+        return chunk.text[a:b]
+    first, last = max(0, inside[0] - 1), min(len(spans) - 1, inside[-1] + 1)
+    return chunk.text[spans[first][0] : spans[last][1]]
+
+
+def unfound_details(query: Query, terms: QueryTerms, text: str, lang: Lang,
+                    embedder: Embedder | None = None) -> tuple[str, ...]:
+    """The question's details (`query.strong`: its names and numbers, as analysed terms) that `text`
+    does not hold. A detail is held by its term or a stand-in of it; by its word glued to another
+    (text that lost its spaces: 'indirectFICOVIE'); or, with an embedder, by a word close in
+    meaning ('Swiss' for 'Switzerland'). A name is not held by a different word that only shares
+    its stem: 'Regexator' is not 'Regex'.
+
+    >>> from rag.query import analyse
+    >>> q = analyse("How many Huguenots lived in Amsterdam in 1705?", "en")
+    >>> unfound_details(q, QueryTerms(q.weights), "In 1628 the Huguenots of New Amsterdam built a church.", "en")
+    ('1705',)
+    >>> q = analyse("How much does a Regexator license cost?", "en")
+    >>> unfound_details(q, QueryTerms(q.weights), "Table 10: Regex options.", "en")
+    ('regex',)
+    """
+    if not query.strong:
+        return ()
+    held_terms = set(analyze(text, lang))
+    held_words = set(words(text, lang))
+    folded = fold(text)
+    spelled = _name_words(query.text, query.terms_language)
+    by_term: dict[str, list[str]] = {}
+    for word, term in question_words(query.text, query.terms_language):
+        by_term.setdefault(term, []).append(word)
+    unfound: list[str] = []
+    unsure: list[tuple[str, str]] = []  # (term, word): held only if a word of the text means the same
+    for term in sorted(query.strong):
+        if term not in terms.weights:
+            continue
+        if terms.credit(term, held_terms):
+            names = [w for w in spelled.get(term, ()) if len(w) >= 4]
+            if names and not any(_same_name(w, h) for w in names for h in held_words):
+                unfound.append(term)  # only the stem is shared
+            continue
+        forms = [w for w in by_term.get(term, ()) if len(w) >= 4]
+        if any(fold(w) in folded for w in forms):
+            continue
+        if forms:
+            unsure.append((term, forms[0]))
+        else:  # a number, a short name
+            unfound.append(term)
+    if unsure and embedder is not None:
+        context = list(dict.fromkeys(w for w, _ in question_words(text, lang)))
+        if context:
+            vectors = embedder.embed([w for _, w in unsure] + context)
+            similarity = vectors[: len(unsure)] @ vectors[len(unsure):].T
+            unsure = [u for u, row in zip(unsure, similarity) if float(row.max()) < CLOSE_WORD]
+    return tuple(sorted(unfound + [t for t, _ in unsure]))
+
+
+def _name_words(question: str, lang: Lang) -> dict[str, list[str]]:
+    """The question's words written as names (capitalised past its first word, or with inner
+    capitals), folded, by analysed term: {'regex': ['regexator']}."""
+    names: dict[str, list[str]] = {}
+    for position, raw in enumerate(re.findall(r"[^\W\d_][\w'-]*", normalize(question))):
+        raw = re.sub(r"'s$", "", raw)
+        if raw[:1].isupper() and len(raw) > 1 and (position > 0 or any(c.isupper() for c in raw[1:])):
+            for word in words(raw, lang):
+                if word.isalpha():
+                    for term in analyze(word, lang):
+                        names.setdefault(term, []).append(word)
+    return names
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Two spellings of one name: equal, or one the other with at most SAME_NAME_EXTRA letters more
+    or changed at its end ('huguenots'/'huguenot', 'iranian'/'iran'); not 'regexator'/'regex'."""
+    short, long = sorted((a, b), key=len)
+    return len(long) - len(short) <= SAME_NAME_EXTRA and long.startswith(short[: max(3, len(short) - 1)])
 
 
 def _idf(term: str, terms: QueryTerms, lexical: LexicalIndex) -> float:

@@ -13,30 +13,40 @@ French CNIL FAQ with unanswerable questions of our own):
 - **what the corpus never speaks of**: when a large share of the question's idf weight is in
   words no document uses, even through the cross-language bridge ("Quel est le nombre de
   paramètres du modèle R1 ?" over articles that never mention parameters), the documents do not
-  hold the answer, however well the other words match.
+  hold the answer, however well the other words match;
+- **the detail asked about, missing where the answer is**: a question that reuses a real sentence
+  with one detail changed ("How many Huguenots lived in Amsterdam in *1705*?" over "In 1628 the
+  Huguenots of New Amsterdam...") matches most of its words. Its details (names and numbers) must
+  be in the answering sentence or the sentences beside it (`evidence.unfound_details`); the idf
+  share of those that are not is taken off the score, `DETAIL_WEIGHT` times.
 
 A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_threshold`) and
 `rag eval`'s sweep over it see every refusal the same way."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rag import languages
-from rag.evidence import Evidence, best_answering, relevance
+from rag.evidence import Evidence, _idf, best_answering, relevance
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
-from rag.text import analyze, words
+from rag.text import analyze, fold, words
 
 MAX_UNKNOWN_SHARE = 0.5  # of the question's idf weight in words the corpus never uses (0.4: as many unanswerable
 # questions caught on 4 sets, 3x the answerable ones lost on English Wikipedia)
+DETAIL_WEIGHT = 0.6  # score taken off per unit of idf share in details the answer's neighbourhood lacks:
+# 0.5 to 0.75 refuse the same unanswerable questions on the 4 sets and no correct answer; 0.9 and more
+# refuse correct answers (realdocs, English Wikipedia)
 
 
 @dataclass(frozen=True)
 class Decision:
     score: float  # answerability, or 0 when a rule says the documents do not answer
-    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence"
+    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", or
+    # "missing-detail" (the score lost some of its weight for a detail the answer lacks)
 
     def refuse(self, threshold: float) -> bool:
         return self.score < threshold
@@ -55,7 +65,35 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "no-evidence")
     if query.negated and not query.pack.negates(best.text):
         return Decision(0.0, "negation")
-    return Decision(relevance(best), "")
+    missing = detail_share(query, best, terms, lexical)
+    return Decision(relevance(best) - DETAIL_WEIGHT * missing, "missing-detail" if missing else "")
+
+
+def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: LexicalIndex) -> float:
+    """Share of the question's idf weight in details (names, numbers) that the answering sentence
+    and its neighbours lack but the corpus holds elsewhere (a word no document uses is the
+    unknown-terms rule's, and may be a typo: 'Shirey' for 'Shirley'), the words that only say what
+    is asked for left out."""
+    vocabulary = lexical.vocabulary
+    elsewhere = [t for t in best.unfound
+                 if t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
+    if not elsewhere:
+        return 0.0
+    ignore = _frame_terms(query)
+    weights = {t: w * _idf(t, terms, lexical) for t, w in terms.weights.items() if t not in ignore}
+    total = sum(weights.values())
+    return sum(weights.get(t, 0.0) for t in elsewhere) / total if total > 0 else 0.0
+
+
+def _frame_terms(query: Query) -> frozenset[str]:
+    """Terms that only say what kind of answer is asked for: the question-kind phrase ("combien de
+    temps", "what year") and the word for the kind of thing asked ("Quelle revue...")."""
+    plain = " ".join(re.findall(r"[a-z0-9][a-z0-9'-]*", fold(query.text)))
+    for pattern in query.pack.kinds.values():
+        match = pattern.search(plain)
+        if match:
+            return _category_terms(query) | frozenset(analyze(match.group(0), query.terms_language))
+    return _category_terms(query)
 
 
 def _category_terms(query: Query) -> frozenset[str]:
