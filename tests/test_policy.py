@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.pipeline import Engine, answer, decision_for
+from rag.evidence import best_answering, relevance, unfound_details
+from rag.pipeline import Engine, answer, decision_for, gather_evidence
+from rag.query import analyse
+from rag.retrieval import QueryTerms
 from tests.conftest import engine_over
 
 
@@ -48,3 +51,108 @@ def test_eval_sees_the_policy_score(engine):
 
     assert question_answerability("When did the colonization of India not occur?", engine, 5) == 0.0
     assert question_answerability("When did the colonization of India occur?", engine, 5) > 0.0
+
+
+# --- the detail asked about (names, numbers) must be where the answer is ---------------------------
+
+
+def _unfound(question: str, text: str, lang: str, embedder=None) -> tuple[str, ...]:
+    query = analyse(question, lang)
+    return unfound_details(query, QueryTerms(query.weights), text, lang, embedder)
+
+
+def test_a_year_the_sentence_does_not_state_is_unfound():
+    assert _unfound("How many Huguenots lived in Amsterdam in 1705?",
+                    "In 1628 the Huguenots of New Amsterdam built a church.", "en") == ("1705",)
+    assert _unfound("How many Huguenots lived in Amsterdam in 1628?",
+                    "In 1628 the Huguenots of New Amsterdam built a church.", "en") == ()
+
+
+def test_a_swapped_name_is_unfound_in_french():
+    assert _unfound("Combien de temps le fichier FICOVIE conserve-t-il les données ?",
+                    "Le fichier FICOBA conserve les données dix ans.", "fr") == ("ficov",)
+    assert _unfound("Combien de temps le fichier FICOBA conserve-t-il les données ?",
+                    "Le fichier FICOBA conserve les données dix ans.", "fr") == ()
+
+
+def test_a_name_glued_to_another_word_is_found():
+    # text that lost its spaces between HTML elements
+    assert _unfound("À partir de quel montant un contrat est-il recensé dans FICOVIE ?",
+                    "Pour y accéder : droit d'accès indirectFICOVIE: le fichier des contrats de plus de 7 500 euros.",
+                    "fr") == ()
+
+
+def test_a_name_is_not_matched_by_its_stem_alone():
+    # the English stemmer makes 'Regexator' 'regex'
+    assert _unfound("How much does a Regexator license cost?", "Table 10: Regex options.", "en") == ("regex",)
+    assert _unfound("How much does a Regexator license cost?", "A Regexator license costs $30.", "en") == ()
+    assert _unfound("When did the Huguenots arrive?", "The Huguenot refugees arrived in 1685.", "en") == ()
+
+
+def test_a_detail_in_the_next_sentence_counts_but_not_one_further_in_the_passage(tmp_path: Path):
+    from rag.chunking import Chunk
+    from rag.evidence import neighbourhood
+
+    text = "The fort fell in 1758.\n\nIts commander was Montcalm.\n\nThe war went on.\n\nQuebec fell next."
+    chunk = Chunk("c", "f.txt", 0, len(text), 1, text, "en")
+    start = text.index("Its")
+    around = neighbourhood(chunk, start, start + len("Its commander was Montcalm."))
+    assert _unfound("Who commanded the fort in 1758?", around, "en") == ()
+    assert _unfound("Who commanded the fort at Quebec?", around, "en") == ("quebec",)
+
+
+class _WordVectors:
+    """An embedder that knows which words mean the same ('Swiss' for 'Switzerland')."""
+
+    name, dim = "words", 3
+    SAME = {"switzerland": 0, "swiss": 0, "politician": 1}
+
+    def embed(self, texts):
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i, self.SAME.get(text.lower(), 2)] = 1.0
+        return out
+
+
+def test_a_word_close_in_meaning_holds_the_detail_only_with_an_embedder():
+    sentence = "The nickname may refer to the Swiss politician Besancon Hugues."
+    question = "Which politician from Switzerland gave the term?"
+    assert _unfound(question, sentence, "en") == ("switzerland",)
+    assert _unfound(question, sentence, "en", _WordVectors()) == ()
+
+
+@pytest.fixture
+def files_engine(tmp_path: Path) -> Engine:
+    return engine_over(tmp_path, {
+        "ficoba.txt": "FICOBA\n\nLe fichier FICOBA conserve les données des comptes bancaires pendant dix ans "
+                      "après la clôture du compte.\n",
+        "ficovie.txt": "FICOVIE\n\nLe fichier FICOVIE recense les contrats d'assurance-vie souscrits auprès des "
+                       "assureurs.\n",
+        "abbey.txt": "The abbey\n\nThe abbey was founded in 1102 by monks from Burgundy. Its library held 4,000 books "
+                     "in 1450.\n",
+        "town.txt": "The town\n\nA fire destroyed the town in 1620.\n",
+    })
+
+
+def test_a_question_on_another_file_than_the_answer_names_is_refused(files_engine):
+    threshold = files_engine.settings.refusal_threshold
+    question = "Combien de temps FICOVIE conserve-t-il les données des comptes ?"
+    _, pool = gather_evidence(question, files_engine, 5)
+    assert relevance(best_answering(pool[:4])) >= threshold  # its words alone match the FICOBA sentence
+    swapped = decision_for(question, files_engine, 5)
+    assert swapped.reason == "missing-detail" and swapped.refuse(threshold)
+    asked = decision_for("Combien de temps FICOBA conserve-t-il les données des comptes ?", files_engine, 5)
+    assert asked.reason == "" and not asked.refuse(threshold)
+
+
+def test_a_question_with_another_year_than_the_answer_is_refused(files_engine):
+    threshold = files_engine.settings.refusal_threshold
+    _, pool = gather_evidence("How many books did the library hold in 1620?", files_engine, 5)
+    assert relevance(best_answering(pool[:4])) >= threshold
+    result = answer("How many books did the library hold in 1620?", files_engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "missing-detail"
+    result = answer("How many books did the library hold in 1450?", files_engine, use_llm=False)
+    assert not result.refused and "4,000" in result.text
+    assert decision_for("How many books did the library hold in 1450?", files_engine, 5).score >= threshold
