@@ -18,7 +18,10 @@ French CNIL FAQ with unanswerable questions of our own):
   with one detail changed ("How many Huguenots lived in Amsterdam in *1705*?" over "In 1628 the
   Huguenots of New Amsterdam...") matches most of its words. Its details (names and numbers) must
   be in the answering sentence or the sentences beside it (`evidence.unfound_details`); the idf
-  share of those that are not is taken off the score, `DETAIL_WEIGHT` times.
+  share of those that are not is taken off the score, `DETAIL_WEIGHT` times;
+- **a price with no sum of money**: a question asking what something costs is not answered by
+  evidence that states no amount ("How much will it cost Berlin to rename the streets?" over a
+  sentence with only a year): never a figure with a citation where the documents hold none.
 
 A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_threshold`) and
 `rag eval`'s sweep over it see every refusal the same way."""
@@ -33,7 +36,8 @@ from rag.evidence import Evidence, _idf, best_answering, relevance
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
-from rag.text import analyze, fold, words
+from rag.disagreement import parse_figures
+from rag.text import analyze, fold, normalize, words
 
 MAX_UNKNOWN_SHARE = 0.5  # of the question's idf weight in words the corpus never uses (0.4: as many unanswerable
 # questions caught on 4 sets, 3x the answerable ones lost on English Wikipedia)
@@ -45,7 +49,7 @@ DETAIL_WEIGHT = 0.6  # score taken off per unit of idf share in details the answ
 @dataclass(frozen=True)
 class Decision:
     score: float  # answerability, or 0 when a rule says the documents do not answer
-    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", or
+    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", "no-amount", or
     # "missing-detail" (the score lost some of its weight for a detail the answer lacks)
 
     def refuse(self, threshold: float) -> bool:
@@ -65,8 +69,33 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "no-evidence")
     if query.negated and not query.pack.negates(best.text):
         return Decision(0.0, "negation")
+    if asks_amount(query) and not any(states_amount(e.text, e.language) for e in evidence if e.fits):
+        return Decision(0.0, "no-amount")
     missing = detail_share(query, best, terms, lexical)
     return Decision(relevance(best) - DETAIL_WEIGHT * missing, "missing-detail" if missing else "")
+
+
+def asks_amount(query: Query) -> bool:
+    """Whether the question asks for a sum of money: a figure, with one of its language's money
+    words ("Combien coûte...", "How much will it cost...")."""
+    return query.kind is not None and query.kind.kind == "figure" and \
+        bool(set(words(query.text, query.pack)) & query.pack.money_words)
+
+
+_AMOUNT_SYMBOL = re.compile(r"[$€£]\s?\d|\d\s?[$€£]")
+
+
+def states_amount(text: str, lang: str) -> bool:
+    """Whether the text states a sum of money: a figure with a currency ('5 308 $', '$30',
+    '5,5 millions de dollars').
+
+    >>> states_amount("Le coût est de 11 020 000 $", "fr"), states_amount("avant le 30 septembre 2021", "fr")
+    (True, False)
+    """
+    if _AMOUNT_SYMBOL.search(normalize(text)):
+        return True
+    currencies = set(languages.pack(lang).currencies.values())
+    return any(unit in currencies for _, _, unit, _ in parse_figures(text, lang))
 
 
 def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: LexicalIndex) -> float:

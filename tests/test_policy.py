@@ -156,3 +156,28 @@ def test_a_question_with_another_year_than_the_answer_is_refused(files_engine):
     result = answer("How many books did the library hold in 1450?", files_engine, use_llm=False)
     assert not result.refused and "4,000" in result.text
     assert decision_for("How many books did the library hold in 1450?", files_engine, 5).score >= threshold
+
+
+# --- a price with no sum of money -------------------------------------------------------------------
+
+def test_a_price_is_not_answered_by_a_figure_that_is_no_sum_of_money(tmp_path: Path):
+    engine = engine_over(tmp_path, {
+        "carte.txt": "La carte\n\nLa carte de lecteur de la bibliothèque est valable 3 ans depuis 2019.\n",
+        "card.txt": "The card\n\nThe museum card was renamed in 2021 after three years of debate.\n",
+        "wing.txt": "The wing\n\nThe cost of the new wing was never published.\n",
+    })
+    result = answer("Combien coûte la carte de lecteur de la bibliothèque ?", engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "no-amount"
+    result = answer("How much does the museum card cost?", engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "no-amount"
+
+
+def test_a_price_stated_with_its_currency_is_answered(tmp_path: Path):
+    engine = engine_over(tmp_path, {
+        "carte.txt": "La carte\n\nLa carte de lecteur de la bibliothèque coûte 12 € par an depuis 2019.\n",
+        "card.txt": "The card\n\nThe museum card costs 30 dollars since 2021.\n",
+    })
+    result = answer("Combien coûte la carte de lecteur de la bibliothèque ?", engine, use_llm=False)
+    assert not result.refused and "12 €" in result.text
+    result = answer("How much does the museum card cost?", engine, use_llm=False)
+    assert not result.refused and "30 dollars" in result.text
