@@ -143,7 +143,7 @@ def select_evidence(
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = 0.75 * own + 0.25 * around
         score = coverage + 0.5 * sim + 0.1 / rank  # answerability() uses the first two terms
-        strength = answer_type.strength(wanted, text, query.text, chunk.language)
+        strength = answer_type.strength(_across(wanted, query, chunk.language), text, query.text, chunk.language)
         fits = strength > 0
         if wanted is not None:  # an answer of that kind is what was asked for
             score += 0.15 if strength == 1 else -0.1 if fits else -0.5
@@ -255,6 +255,22 @@ def _same_name(a: str, b: str) -> bool:
     or changed at its end ('huguenots'/'huguenot', 'iranian'/'iran'); not 'regexator'/'regex'."""
     short, long = sorted((a, b), key=len)
     return len(long) - len(short) <= SAME_NAME_EXTRA and long.startswith(short[: max(3, len(short) - 1)])
+
+
+def _across(wanted: answer_type.AnswerType | None, query: Query, lang: str) -> answer_type.AnswerType | None:
+    """The kind of answer looked for in a sentence in language `lang`: a count whose words are
+    analysed in another language than the sentence's ('How many bird species...' over a French
+    '85 espèces d'oiseaux', in a corpus with documents in both) is looked for as any figure, since
+    the counted thing is spelled differently there.
+
+    >>> from rag.query import analyse
+    >>> q = analyse("How many bird species visit the reserve?", "en", ("en", "fr"))
+    >>> _across(q.kind, q, "fr").kind, _across(q.kind, q, "en").kind
+    ('figure', 'count')
+    """
+    if wanted is not None and wanted.kind == "count" and lang != query.terms_language:
+        return answer_type.AnswerType("figure")
+    return wanted
 
 
 def _idf(term: str, terms: QueryTerms, lexical: LexicalIndex) -> float:

@@ -181,3 +181,15 @@ def test_a_price_stated_with_its_currency_is_answered(tmp_path: Path):
     assert not result.refused and "12 €" in result.text
     result = answer("How much does the museum card cost?", engine, use_llm=False)
     assert not result.refused and "30 dollars" in result.text
+
+
+def test_a_count_asked_in_the_other_language_of_the_corpus_is_answered_by_a_figure(tmp_path: Path):
+    engine = engine_over(tmp_path, {
+        "reserve.txt": "La réserve\n\nLa réserve Laurentides de la station de biologie accueille 85 espèces "
+                       "d'oiseaux migrateurs, selon le rapport de la station.\n",
+        "park.txt": "The park\n\nThe city park was opened to the public after the station was closed. Birds and other "
+                    "species of the region live in the park, which the city maintains.\n",
+    })
+    assert set(engine.index.languages) == {"fr", "en"}
+    result = answer("How many bird species visit the Laurentides biology station reserve?", engine, use_llm=False)
+    assert not result.refused and "85 espèces" in result.text
