@@ -32,11 +32,11 @@ import re
 from dataclasses import dataclass
 
 from rag import languages
+from rag.disagreement import parse_figures
 from rag.evidence import Evidence, _idf, best_answering, relevance
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
-from rag.disagreement import parse_figures
 from rag.text import analyze, fold, normalize, words
 
 MAX_UNKNOWN_SHARE = 0.5  # of the question's idf weight in words the corpus never uses (0.4: as many unanswerable

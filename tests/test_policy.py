@@ -105,14 +105,14 @@ class _WordVectors:
     """An embedder that knows which words mean the same ('Swiss' for 'Switzerland')."""
 
     name, dim = "words", 3
-    SAME = {"switzerland": 0, "swiss": 0, "politician": 1}
 
     def embed(self, texts):
         import numpy as np
 
+        meaning = {"switzerland": 0, "swiss": 0, "politician": 1}
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
-            out[i, self.SAME.get(text.lower(), 2)] = 1.0
+            out[i, meaning.get(text.lower(), 2)] = 1.0
         return out
 
 
