@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag import answer_type
 from rag.bridge import question_words
 from rag.chunking import Chunk
@@ -149,21 +151,33 @@ def select_evidence(
             score += 0.15 if strength == 1 else -0.1 if fits else -0.5
         scored.append((score, coverage, sim, fits, chunk, start, end, text))
     scored.sort(key=lambda s: -s[0])
+    picked = []
+    for item in scored:
+        if not any(_same_sentence(item[7], other[7], item[4].language) for other in picked):
+            picked.append(item)
+            if len(picked) == limit:
+                break
+    around = [neighbourhood(chunk, start, end) for _, _, _, _, chunk, start, end, _ in picked]
+    words_embedder = _Memo(embedder) if embedder is not None else None
+    if words_embedder is not None:  # the words that may stand for an unsure detail, in one call
+        needed = []
+        for (_, _, _, fits, chunk, _, _, _), near in zip(picked, around):
+            unsure = _unheld(query, terms, near, chunk.language)[1] if fits else []
+            needed += [w for _, w in unsure] + (_name_forms(near) if unsure else [])
+        if needed:
+            words_embedder.embed(needed)
     chosen = []
-    for score, coverage, sim, fits, chunk, start, end, text in scored:
-        if any(_same_sentence(text, e.text, chunk.language) for e in chosen):
-            continue
-        unfound = unfound_details(query, terms, neighbourhood(chunk, start, end), chunk.language, embedder)
+    for (score, coverage, sim, fits, chunk, start, end, text), near in zip(picked, around):
+        # (only a sentence holding an answer of the asked kind may answer: the policy reads no other's)
+        unfound = unfound_details(query, terms, near, chunk.language, words_embedder) if fits else ()
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
                                round(sim, 4), fits, unfound))
-        if len(chosen) == limit:
-            break
     return chosen
 
 
 CLOSE_WORD = 0.7  # embedding similarity at which a word of the text stands for a detail of the question
 # ('Swiss' for 'Switzerland'; 'north' for 'northern'); swapped details mostly score lower ('China' /
-# 'countries' 0.54, 'Eastern' / 'Western' 0.63), measured on the four sets of benchmarks/refusal_study.py
+# 'countries' 0.54, 'Eastern' / 'Western' 0.63), with the multilingual USE embedder on the four evaluation sets
 SAME_NAME_EXTRA = 3  # letters a form of a name may add or drop ('Huguenots', 'Iranian'); more is another word
 
 
@@ -201,8 +215,21 @@ def unfound_details(query: Query, terms: QueryTerms, text: str, lang: Lang,
     >>> unfound_details(q, QueryTerms(q.weights), "Table 10: Regex options.", "en")
     ('regex',)
     """
+    unfound, unsure = _unheld(query, terms, text, lang)
+    if unsure and embedder is not None:
+        context = _name_forms(text)
+        if context:
+            vectors = embedder.embed([w for _, w in unsure] + context)
+            similarity = vectors[: len(unsure)] @ vectors[len(unsure):].T
+            unsure = [u for u, row in zip(unsure, similarity) if float(row.max()) < CLOSE_WORD]
+    return tuple(sorted(unfound + [t for t, _ in unsure]))
+
+
+def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[list[str], list[tuple[str, str]]]:
+    """The details `text` does not hold, and the (term, word) of those that only a word close in
+    meaning could still hold."""
     if not query.strong:
-        return ()
+        return [], []
     held_terms = set(analyze(text, lang))
     held_words = set(words(text, lang))
     folded = fold(text)
@@ -227,13 +254,27 @@ def unfound_details(query: Query, terms: QueryTerms, text: str, lang: Lang,
             unsure.append((term, forms[0]))
         else:  # a number, a short name
             unfound.append(term)
-    if unsure and embedder is not None:
-        context = list(dict.fromkeys(w for w, _ in question_words(text, lang)))
-        if context:
-            vectors = embedder.embed([w for _, w in unsure] + context)
-            similarity = vectors[: len(unsure)] @ vectors[len(unsure):].T
-            unsure = [u for u, row in zip(unsure, similarity) if float(row.max()) < CLOSE_WORD]
-    return tuple(sorted(unfound + [t for t, _ in unsure]))
+    return unfound, unsure
+
+
+def _name_forms(text: str) -> list[str]:
+    """The capitalised words of a text, folded: what may stand for a detail of the question, itself
+    a name ('Swiss' for 'Switzerland', 'North American' for 'northern')."""
+    return list(dict.fromkeys(fold(w) for w in re.findall(r"\b[A-Z][^\W\d_]{2,}", normalize(text))))
+
+
+class _Memo:
+    """An embedder that embeds each text once (words recur from one evidence sentence to the next)."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if new:
+            self.vectors.update(zip(new, self.embedder.embed(new)))
+        return np.array([self.vectors[t] for t in texts])
 
 
 def _name_words(question: str, lang: Lang) -> dict[str, list[str]]:
