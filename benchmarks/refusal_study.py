@@ -235,7 +235,7 @@ class Corpus:
 
 def question_features(question: str, engine, corpus: Corpus, k: int) -> dict:
     from rag import answer_type
-    from rag.evidence import _idf, answerability
+    from rag.evidence import term_idf, answerability
     from rag.pipeline import gather_evidence
     from rag.text import analyze, query_weights
 
@@ -243,10 +243,10 @@ def question_features(question: str, engine, corpus: Corpus, k: int) -> dict:
     evidence = pool[: engine.settings.evidence_sentences]
     retriever = engine.retriever
     terms = retriever.query_terms(question)
-    weights = {t: w * _idf(t, terms, corpus.lexical) for t, w in terms.weights.items()}
+    weights = {t: w * term_idf(t, terms, corpus.lexical) for t, w in terms.weights.items()}
     total = sum(weights.values()) or 1.0
     boosted = {t for t, w in query_weights(question).items() if w > 1.0}  # names, numbers, model names
-    idf_norm = {t: _idf(t, terms, corpus.lexical) / corpus.idf_max for t in terms.weights}
+    idf_norm = {t: term_idf(t, terms, corpus.lexical) / corpus.idf_max for t in terms.weights}
     rare = {t for t, v in idf_norm.items() if v >= 0.6}
     strong = boosted | rare
     wanted = answer_type.expected(question)

@@ -132,7 +132,7 @@ def select_evidence(
     if not candidates:
         return []
     terms = QueryTerms(query.weights) if terms is None else terms
-    weights = {t: w * _idf(t, terms, lexical) for t, w in terms.weights.items()}
+    weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items()}
     total = sum(weights.values()) or 1.0
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
     passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text, hit.chunk.language)) for hit in hits}
@@ -314,7 +314,7 @@ def _across(wanted: answer_type.AnswerType | None, query: Query, lang: str) -> a
     return wanted
 
 
-def _idf(term: str, terms: QueryTerms, lexical: LexicalIndex) -> float:
+def term_idf(term: str, terms: QueryTerms, lexical: LexicalIndex) -> float:
     """A question term's idf; for a word the corpus never uses, that of its best-known stand-in
     (an English word weighs what its French counterpart weighs)."""
     stand_ins = terms.stand_ins.get(term)

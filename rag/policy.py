@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from rag import languages
 from rag.disagreement import parse_figures
-from rag.evidence import Evidence, _idf, best_answering, relevance
+from rag.evidence import Evidence, term_idf, best_answering, relevance
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
@@ -109,7 +109,7 @@ def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: Lexic
     if not elsewhere:
         return 0.0
     ignore = _frame_terms(query)
-    weights = {t: w * _idf(t, terms, lexical) for t, w in terms.weights.items() if t not in ignore}
+    weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items() if t not in ignore}
     total = sum(weights.values())
     return sum(weights.get(t, 0.0) for t in elsewhere) / total if total > 0 else 0.0
 
