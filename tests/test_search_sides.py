@@ -86,3 +86,17 @@ def test_an_unknown_loader_is_named_with_the_known_ones(tmp_path):
 
     with pytest.raises(ModelError, match="e5\\+use"):
         load_embedder("x", "nope", tmp_path)
+
+
+@pytest.mark.integration
+def test_the_real_search_pair_searches_with_e5_and_compares_with_use(tmp_path):
+    from rag.pipeline import load_configured_embedder
+    from rag.settings import Settings
+
+    pair = load_configured_embedder(Settings(), "e5-use-multilingual")
+    assert pair.embed(["un mot"]).shape == (1, 512)  # USE: evidence, bridge, policy
+    assert pair.embed_passages(["un mot"]).shape == (1, pair.dim) == (1, 384)  # E5: the chunks
+    assert fusion_weight(pair) == 2.0
+    index = _index(tmp_path, pair)
+    hits = Retriever(index, pair, RetrievalConfig("dense")).search("Qu'est-ce qu'un traceur déposé par un site web ?", k=1)
+    assert hits[0].chunk.source == "a.txt"
