@@ -235,6 +235,7 @@ class Corpus:
 
 def question_features(question: str, engine, corpus: Corpus, k: int) -> dict:
     from rag import answer_type
+    from rag.embedders import query_embedder
     from rag.evidence import term_idf, answerability
     from rag.pipeline import gather_evidence
     from rag.text import analyze, query_weights
@@ -320,8 +321,8 @@ def question_features(question: str, engine, corpus: Corpus, k: int) -> dict:
     f["answerability_rel"] = f["coverage"] + 0.5 * f["similarity_over_background"] if fitting else 0.0
     f["n_terms"] = float(len(terms.weights))
     if best is not None:
-        pv = engine.index.vectors[corpus.row[best.chunk.id]]
-        f["similarity_passage"] = float(pv @ qv)
+        pv = engine.index.vectors[corpus.row[best.chunk.id]]  # the search side of the embedder
+        f["similarity_passage"] = float(pv @ query_embedder(engine.embedder)([question])[0])
         f["similarity_sentence_minus_passage"] = best.similarity - f["similarity_passage"]
         f["best_rank"] = float(next((h.rank for h in hits if h.chunk.id == best.chunk.id), len(hits) + 1))
     else:

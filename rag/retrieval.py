@@ -4,13 +4,14 @@ Returns typed hits with every retriever's rank and score."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rag.bridge import question_words
 from rag.chunking import Chunk
-from rag.embedders import Embedder
+from rag.embedders import Embedder, fusion_weight, query_embedder
 from rag import languages
 from rag.lexical import subword_weights
 from rag.store import Index
@@ -68,7 +69,7 @@ class RetrievalConfig:
     fusion: str = "score"  # "score": weighted normalised scores; "rrf": reciprocal rank fusion
     rrf_k: int = 60
     lexical_weight: float = 1.0
-    dense_weight: float = 1.0
+    dense_weight: float = 1.0  # times the embedder's own fusion weight (embedders.fusion_weight)
     depth: int = 50  # how deep each list is read before fusing
     bridge_similarity: float = 0.75  # least similarity for a cross-language word match
     # BM25 over character n-grams, a third list in hybrid mode; 0 leaves it out. Weighs as much
@@ -92,7 +93,10 @@ class Retriever:
         lexical = self._lexical((terms or self.query_terms(query)).bm25(), depth) if mode in ("hybrid", "lexical") else []
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
         subword = self._subword(query, depth) if mode == "hybrid" else []
-        return fuse(self.index.chunks, lexical, dense, self.config, k, subword)
+        config = self.config
+        if dense and fusion_weight(self.embedder) != 1.0:
+            config = dataclasses.replace(config, dense_weight=config.dense_weight * fusion_weight(self.embedder))
+        return fuse(self.index.chunks, lexical, dense, config, k, subword)
 
     def query_terms(self, query: str | Query) -> QueryTerms:
         """Weighted BM25 terms of a query. In a corpus of several languages, each term also
@@ -134,7 +138,7 @@ class Retriever:
         return _top(self.index.subwords.scores(subword_weights(query, language)), depth)
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
-        vector = self.embedder.embed([query])
+        vector = query_embedder(self.embedder)([query])
         scores, ids = self.index.dense.search(vector, min(depth, self.index.dense.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 

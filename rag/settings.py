@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RETRIEVAL_MODES = ("hybrid", "lexical", "dense")
-DEFAULT_EMBEDDER = "use-multilingual"
+DEFAULT_EMBEDDER = "e5-use-multilingual"  # E5 searches, USE compares (rag/embedders.py SearchPair)
 
 
 def _default_models_dir() -> Path:

@@ -25,7 +25,7 @@ import numpy as np
 from rag.bridge import Bridge, vocabulary
 from rag.chunking import Chunk, chunk_documents
 from rag.documents import Document
-from rag.embedders import Embedder
+from rag.embedders import Embedder, passage_embedder
 from rag.errors import IndexBusy, IndexMismatch, IndexNotFound, IndexNotWritable
 from rag.lexical import LexicalIndex, subwords
 
@@ -134,7 +134,7 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
     chunks = chunk_documents(documents, chunk_chars)
     previous, previous_words = _reusable_vectors(root, embedder)
     missing = [c for c in chunks if c.id not in previous]
-    fresh = dict(zip([c.id for c in missing], _embed(embedder, [c.text for c in missing], "chunks", progress)))
+    fresh = dict(zip([c.id for c in missing], _embed(passage_embedder(embedder), [c.text for c in missing], "chunks", progress)))
     vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
     bridge = _embed_vocabulary([c.text for c in chunks], [c.language for c in chunks], embedder, previous_words, progress)
 
@@ -373,10 +373,11 @@ def _load_bridge(folder: Path) -> Bridge:
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], vectors)
 
 
-def _embed(embedder: Embedder, texts: list[str], label: str, progress: Progress | None, batch: int = 32) -> list[np.ndarray]:
+def _embed(embed: Callable[[list[str]], np.ndarray], texts: list[str], label: str, progress: Progress | None,
+           batch: int = 32) -> list[np.ndarray]:
     vectors: list[np.ndarray] = []
     for i in range(0, len(texts), batch):
-        vectors.extend(embedder.embed(texts[i : i + batch]))
+        vectors.extend(embed(texts[i : i + batch]))
         if progress:
             progress(label, min(batch, len(texts) - i), len(texts))
     return vectors
@@ -386,9 +387,9 @@ def _embed_vocabulary(texts: list[str], languages: list[str], embedder: Embedder
                       progress: Progress | None = None) -> Bridge:
     pairs = vocabulary(texts, languages)
     missing = [w for _, w in pairs if w not in known]
-    fresh = dict(zip(missing, _embed(embedder, missing, "vocabulary words", progress, batch=256)))
+    fresh = dict(zip(missing, _embed(embedder.embed, missing, "vocabulary words", progress, batch=256)))
     vectors = [known.get(w, fresh.get(w)) for _, w in pairs]
-    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dim), np.float32)
+    matrix = np.stack(vectors).astype(np.float32) if vectors else embedder.embed([])  # (0, its dimension)
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], matrix)
 
 

@@ -67,9 +67,11 @@ def test_damaged_index_keeps_its_files_and_says_rebuild(built):
 
 def test_missing_model_says_how_to_fetch_it(tmp_path, corpus):
     manifest = tmp_path / "models.txt"
-    manifest.write_text("embedder use-multilingual missing/folder loader=use\n")
+    from rag.settings import DEFAULT_EMBEDDER
+
+    manifest.write_text(f"embedder {DEFAULT_EMBEDDER} missing/folder loader=use\n")
     done = rag("--models", str(manifest), "index", "--corpus", str(corpus), "--index", str(tmp_path / "i"))
-    assert_one_line_error(done, 1, "rag models fetch use-multilingual")
+    assert_one_line_error(done, 1, f"rag models fetch {DEFAULT_EMBEDDER}")
     assert not (tmp_path / "i").exists()
 
 
