@@ -382,7 +382,8 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
     span = getattr(result, "span", None)
     if span is not None:  # the model's span, shown or not: thresholds can be compared from one run
         record["span"] = {"text": span.text, "confidence": span.confidence, "source": span.evidence.source,
-                          "start": span.source_start, "end": span.source_end}
+                          "start": span.source_start, "end": span.source_end,
+                          "logprobs": [round(x, 3) for x in span.logprobs]}
     problems = []
     if gold.unanswerable:
         if not result.refused:

@@ -18,7 +18,7 @@ from rag.evidence import Evidence, select_evidence
 from rag.policy import Decision, decide
 from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
-from rag.prompting import build_prompt
+from rag.prompting import build_prompt, build_span_prompt
 from rag.retrieval import Hit, QueryTerms, RetrievalConfig, Retriever
 from rag.query import Query, analyse
 from rag.settings import DEFAULT_EMBEDDER, Settings
@@ -103,7 +103,12 @@ class Engine:
         """Load the generator and run it once now (when answers use it): the first generation
         after loading is slow, and it should not be the first user's wait."""
         if self.settings.use_llm:
-            for _ in self.generator.stream(languages.pack(self.index.language).text("warm_up"), 1, 0.0):
+            pack = languages.pack(self.index.language)
+            # in span mode, this leaves the fixed start of the span prompt (its solved examples)
+            # in llama.cpp's cache, where each question's prompt finds it
+            prompt = build_span_prompt("?", ["-"], pack.span) if self.settings.answer_mode == "span" \
+                else pack.text("warm_up")
+            for _ in self.generator.stream(prompt, 1, 0.0):
                 pass
 
 

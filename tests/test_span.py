@@ -31,6 +31,7 @@ from rag.span import (
 )
 from rag.text import analyze
 from tests.conftest import ROOT, FakeGenerator
+from tests.test_integration import seeds_index  # noqa: F401 (a fixture)
 
 
 def evidence(n: int, text: str, offset: int = 100, language: str = "en") -> Evidence:
@@ -376,3 +377,24 @@ def test_the_real_model_copies_the_answer_under_the_scan_and_the_grammar():
     finally:
         generator.constrain_with = "scan"
     assert again is not None and (again.text, again.evidence.n) == (span.text, span.evidence.n)
+
+
+@pytest.mark.integration
+def test_a_real_span_answer_is_words_of_its_cited_sentence(seeds_index):
+    from rag.pipeline import Engine
+
+    engine = Engine.load(Settings(index_dir=seeds_index, manifest_path=ROOT / "models.txt"))
+    shown = 0
+    for question in ("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "Qui est le PDG de Y Combinator ?",
+                     "Combien a coûté l'entraînement de R1 ?", "Quel investisseur a qualifié R1 de « moment Sputnik de l'IA » ?"):
+        result = answer(question, engine)
+        assert not result.refused, question
+        span = result.span
+        assert span is not None, question  # the real generator holds to the constraint
+        assert engine.index.texts[span.evidence.source].text[span.source_start:span.source_end] == span.text
+        if result.mode == "span":
+            shown += 1
+            citation = result.citations[0]
+            assert result.text.startswith(span.text) and span.text in citation.quote
+            assert citation.start <= span.source_start < span.source_end <= citation.end
+    assert shown, "no span was confident enough to be shown"
