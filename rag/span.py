@@ -163,7 +163,8 @@ class SpanChoices:
     def reach(self, j: int, i: int) -> int:
         """How many units a span of sentence j starting at unit i may hold."""
         found, n = self.units[j], 1
-        while n < self.max_units and i + n < len(found) and found[i + n].text not in _BOUNDARY:
+        while n < self.max_units and i + n < len(found) and \
+                (found[i + n].text not in _BOUNDARY or _joins_numbers(found, i + n)):
             n += 1
         return n
 
@@ -250,6 +251,13 @@ class SpanChoices:
             f"{name} ::= {rules[name]}" for name in sorted(rules, key=_rule_order))
 
 
+def _joins_numbers(found: list[Unit], k: int) -> bool:
+    """Whether unit k is a comma between two numbers, as in a date ("May 18, 1756"): no clause edge.
+    (A thousands separator is inside its unit: "1,000" is one.)"""
+    return found[k].text == "," and 0 < k < len(found) - 1 and found[k - 1].text.isdigit() and \
+        found[k + 1].text.isdigit()
+
+
 def _rule_order(name: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", name))
 
@@ -294,6 +302,9 @@ def _of_kind(wanted: AnswerType, found: list[Unit], i: int, question: str, lang:
         return found[i].text[:1].isupper() and answer_type.fits(wanted, window(3), question, lang)
     if wanted.kind == "name":  # a name the question gives may begin the answer ("New Rochelle")
         return found[i].text[:1].isupper()
+    if wanted.kind == "date" and found[i].text.isdigit() and len(found[i].text) <= 2 and i + 1 < len(found):
+        # a day before its month: "15 February 1763"
+        return answer_type.fits(wanted, window(2), question, lang)
     return answer_type.fits(wanted, window(1), question, lang)
 
 

@@ -246,6 +246,16 @@ def test_a_span_starts_at_an_answer_of_the_asked_kind():
     assert len(starts) == len(units("The brewery stood in Brick Lane.")) - 1
 
 
+def test_a_date_may_start_at_its_day_and_hold_the_comma_of_its_year():
+    question = "When did it end?"
+    for sentence, whole in (("The war ended on 15 February 1763 with a treaty.", "15 February 1763"),
+                            ("England declared war on May 18, 1756, after years of fighting.", "May 18, 1756")):
+        starts = span_starts([sentence], kind_of(question, "en"), question, "en")
+        assert SpanChoices([sentence], "en", starts).allows(f" {whole}\n".encode()), sentence
+    # a comma between words, or after a number and before a word, still ends the clause
+    assert not SpanChoices(["It had 3, then 4 ships."], "en").allows(b" 3, then\n")
+
+
 def test_the_span_prompt_is_in_the_language_of_the_question():
     assert build_span_prompt("Quand ?", ["A."], pack("fr").span).endswith("Texte : A.\nQuestion : Quand ?\nRéponse :")
     assert "unknown" not in build_span_prompt("When?", ["A."], pack("en").span)
