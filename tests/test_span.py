@@ -370,6 +370,13 @@ def test_the_answer_mode_is_checked_where_settings_are_made():
     assert Settings().answer_mode == "span"
 
 
+def test_an_unknown_answer_mode_on_the_command_line_is_a_one_line_error(tmp_path):
+    from tests.test_cli import assert_one_line_error, rag
+
+    assert_one_line_error(rag("ask", "Quand ?", "--answer-mode", "free", "--index", str(tmp_path)), 2, "span", "generate")
+    assert_one_line_error(rag("eval", "--answer-mode", "free", "--index", str(tmp_path)), 2, "answer-mode")
+
+
 # --- the real model ------------------------------------------------------------------------------
 
 @pytest.mark.integration
