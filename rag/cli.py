@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from rag.errors import RagError
-from rag.settings import DEFAULT_EMBEDDER, RETRIEVAL_MODES, Settings
+from rag.settings import ANSWER_MODES, DEFAULT_EMBEDDER, RETRIEVAL_MODES, Settings
 
 
 def _settings(ctx: click.Context, collection: str | None = None, **flags) -> Settings:
@@ -124,6 +124,13 @@ def _print_ingestion(corpus) -> None:
         click.echo(f"ignored {corpus.hidden} hidden files (names or folders starting with '.' or '~$')")
 
 
+def answer_mode_option(f):
+    return click.option(
+        "--answer-mode", type=click.Choice(ANSWER_MODES),
+        help="How the model answers: span (copies the few words of a sentence that answer; the default) "
+             "or generate (writes a sentence, then checked) [env RAG_ANSWER_MODE].")(f)
+
+
 def _answer_options(f):
     f = click.option("--k", type=int, help="Number of passages to retrieve.")(f)
     f = click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), help="Retrieval mode.")(f)
@@ -136,17 +143,19 @@ def _answer_options(f):
 @click.argument("question")
 @_answer_options
 @click.option("--no-llm", is_flag=True, help="Extractive answers only (no generator).")
+@answer_mode_option
 @click.option("--generator", help="Generator name from models.txt.")
 @click.option("--temperature", type=float, help="Sampling temperature (0 = deterministic).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, generator, temperature, as_json):
+def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, answer_mode, generator, temperature,
+                as_json):
     """Answer a question from the indexed documents, with citations."""
     from rag.pipeline import Engine, answer, validate_question
     from rag.render import answer_json, json_text, print_answer, safe_terminal
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
-                         temperature=temperature, use_llm=False if no_llm else None)
+                         temperature=temperature, use_llm=False if no_llm else None, answer_mode=answer_mode)
     validate_question(question, settings)  # fail fast, before loading anything
     engine = Engine.load(settings)
     if as_json:
@@ -302,11 +311,13 @@ def main() -> None:
 @collection_option
 @click.option("--retrieval-only", is_flag=True, help="Measure retrieval only (seconds, no generation).")
 @click.option("--no-llm", is_flag=True, help="Extractive answers only.")
+@answer_mode_option
 @click.option("--generator", help="Generator name from models.txt.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the full report as JSON here.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write report.md and report.png here.")
 @click.pass_context
-def eval_command(ctx, gold, k, retrieval, index_dir, collection, retrieval_only, no_llm, generator, json_out, report_dir):
+def eval_command(ctx, gold, k, retrieval, index_dir, collection, retrieval_only, no_llm, answer_mode, generator,
+                 json_out, report_dir):
     """Evaluate retrieval, answers, citations, refusals and speed on a gold Q&A set.
 
     A gold row that cannot be used is skipped with a warning, and a question whose answering
@@ -319,7 +330,7 @@ def eval_command(ctx, gold, k, retrieval, index_dir, collection, retrieval_only,
     from rag.report import text_summary, write
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
-                         use_llm=False if no_llm else None)
+                         use_llm=False if no_llm else None, answer_mode=answer_mode)
     gold_file = read_gold_file(gold)
     for row in gold_file.skipped:
         click.echo(safe_terminal(f"warning: {gold}:{row.line}: {row.reason}; skipped"), err=True)

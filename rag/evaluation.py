@@ -379,6 +379,11 @@ def answer_record(gold: GoldQuestion, result, passage_of: Callable[[str, int, in
         "tokens_per_s": result.tokens_per_s,
         "draft": result.draft,
     }
+    span = getattr(result, "span", None)
+    if span is not None:  # the model's span, shown or not: thresholds can be compared from one run
+        record["span"] = {"text": span.text, "confidence": span.confidence, "source": span.evidence.source,
+                          "start": span.source_start, "end": span.source_end,
+                          "logprobs": [round(x, 3) for x in span.logprobs]}
     problems = []
     if gold.unanswerable:
         if not result.refused:
@@ -537,6 +542,7 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
         "embedder": engine.index.manifest["embedder"]["name"],
         "generator": settings.generator if (use_llm if use_llm is not None else settings.use_llm) else None,
         "use_llm": settings.use_llm if use_llm is None else use_llm,
+        "answer_mode": settings.answer_mode,
         "retrieval_only": retrieval_only,
         "chunk_chars": engine.index.manifest["chunking"]["max_chars"],
         "chunks": engine.index.manifest["count"],

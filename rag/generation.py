@@ -13,10 +13,23 @@ from typing import Protocol
 from rag.errors import ModelError
 
 
+class Constraint(Protocol):
+    """The outputs a model may write: a finite set of strings, each ending with a line break,
+    listed by `outputs()` and written as a llama.cpp grammar by `gbnf()`."""
+
+    def outputs(self) -> list[str]: ...
+
+    def gbnf(self) -> str: ...
+
+
 class Generator(Protocol):
+    """`constraint` (optional) restricts what the model may write; a generator that cannot enforce
+    one may ignore it, so callers check the output against what they allowed."""
+
     name: str
 
-    def stream(self, prompt: str, max_tokens: int, temperature: float) -> Iterator[str]: ...
+    def stream(self, prompt: str, max_tokens: int, temperature: float,
+               constraint: Constraint | None = None) -> Iterator[str]: ...
 
 
 # The answer is one line: generation ends at the first line break after some text (a leading line
@@ -25,10 +38,16 @@ STOP = ["Question", "Extraits", "Excerpts", "\n\n\n"]
 
 
 class LlamaGenerator:
-    """A GGUF model loaded once. llama.cpp contexts are not thread-safe, so calls are serialised."""
+    """A GGUF model loaded once. llama.cpp contexts are not thread-safe, so calls are serialised.
+
+    A constraint is enforced greedily by `_Scan` (`constrain_with="scan"`): the most likely token
+    that continues an allowed output as the tokenizer spells it. llama.cpp's own grammar sampler
+    (`"grammar"`) checks every token of the vocabulary at every step (262k for Gemma 3): 2 times
+    slower per token on an idle CPU here, 3 to 5 times on a busy one, and it lets the model spell
+    words in pieces (see `_Scan`); benchmarks/span_benchmark.py measures both."""
 
     def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
-                 use_extra_bufts: bool = True):
+                 use_extra_bufts: bool = True, constrain_with: str = "scan"):
         try:
             with _quiet_stderr():  # llama.cpp prints notices (sliding-window cache...) not meant for users
                 self._llm = open_llama(path, n_ctx, n_threads, n_gpu_layers, use_extra_bufts)
@@ -36,23 +55,38 @@ class LlamaGenerator:
             raise
         except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
             raise ModelError(f"could not load GGUF model {path}: {exc}") from None
+        if constrain_with not in ("scan", "grammar"):
+            raise ValueError(f"constrain_with must be 'scan' or 'grammar', not {constrain_with!r}")
         self.name = name
+        self.constrain_with = constrain_with
         self.lock = threading.Lock()
         self.last_usage: dict[str, int] = {}
+        self.last_logprobs: list[float] | None = None  # of each token written under a constraint (scan)
 
-    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0,
+               constraint: Constraint | None = None) -> Iterator[str]:
+        """The model's words as they come, up to the end of the first line.
+
+        Under a `constraint` the output is one the constraint allows, so no stop words (a copied
+        span may contain "Question") and no repeat penalty (copying words of the prompt is the
+        task); generation is greedy whatever the temperature."""
+        options: dict = dict(temperature=temperature, repeat_penalty=1.1, stop=STOP)
+        logprobs: list[float] | None = None
+        if constraint is not None:
+            options.update(temperature=0.0, repeat_penalty=1.0, stop=[])
+            if self.constrain_with == "grammar":
+                options["grammar"] = self._grammar(constraint.gbnf())
+            else:
+                from llama_cpp import LogitsProcessorList
+
+                logprobs = []
+                options["logits_processor"] = LogitsProcessorList([_Scan(self, constraint, logprobs)])
         with self.lock:
+            self.last_logprobs = logprobs
             tokens, text = 0, ""
             prompt_tokens = len(self._llm.tokenize(prompt.encode("utf-8")))
-            for part in self._llm.create_completion(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=0.95,
-                repeat_penalty=1.1,
-                stop=STOP,
-                stream=True,
-            ):
+            for part in self._llm.create_completion(prompt, max_tokens=max_tokens, top_p=0.95, stream=True,
+                                                    **options):
                 tokens += 1
                 piece = part["choices"][0]["text"]
                 if not text:
@@ -65,6 +99,71 @@ class LlamaGenerator:
                 if line_ends:
                     break  # leaving the stream stops llama.cpp
             self.last_usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}
+
+    def _grammar(self, text: str):
+        """A `LlamaGrammar` for GBNF `text`, parsed once here first: llama-cpp-python hands the text
+        to llama.cpp only when sampling starts, and a grammar llama.cpp cannot parse then gives a
+        null sampler that crashes the process instead of raising."""
+        from llama_cpp import LlamaGrammar
+
+        check_grammar(text, self._llm)
+        return LlamaGrammar.from_string(text, verbose=False)
+
+
+class _Scan:
+    """A llama-cpp-python logits processor that leaves only the most likely token continuing one
+    of the constraint's outputs, as the model's tokenizer writes it, and appends that token's
+    log-probability over the whole vocabulary (how likely the model was to write it unconstrained)
+    to `logprobs`.
+
+    Only the tokenizer's own spelling of an output is allowed: Gemma writes " deux" as one token
+    but " 1724" as " " then digits, so after "Answer:" a bare space is its favourite first token;
+    allowing any spelling of the allowed bytes let it write " " and then "d", "e", "ux" (a word
+    it never saw spelled so), and what followed went astray. llama.cpp's grammar sampler allows
+    any spelling (`constrain_with="grammar"`)."""
+
+    def __init__(self, generator: LlamaGenerator, constraint: Constraint, logprobs: list[float]):
+        self.logprobs = logprobs
+        self.end = generator._llm.token_eos()
+        self.tree: dict[int, dict] = {}  # token -> the tokens that may follow it
+        for text in constraint.outputs():
+            node = self.tree
+            for token in generator._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False):
+                node = node.setdefault(token, {})
+        self.prompt_length: int | None = None
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+
+        if self.prompt_length is None:  # the first call sees the prompt alone
+            self.prompt_length = len(input_ids)
+        node = self.tree
+        for token in input_ids[self.prompt_length:]:
+            node = node.get(int(token), {})
+        if node:
+            candidates = np.fromiter(node, dtype=np.int64, count=len(node))
+            chosen = int(candidates[np.argmax(scores[candidates])])
+        else:  # an output is complete (the caller stops at its line break before this)
+            chosen = self.end
+        top_score = float(scores.max())
+        log_total = top_score + float(np.log(np.exp(scores - top_score).sum()))
+        self.logprobs.append(float(scores[chosen]) - log_total)
+        kept = np.full_like(scores, -np.inf)
+        kept[chosen] = scores[chosen]
+        return kept
+
+
+def check_grammar(text: str, llm=None) -> None:
+    """Raise ValueError when llama.cpp cannot parse the GBNF `text`, for the vocabulary of the
+    `llama_cpp.Llama` `llm` or, without one, for none (parsing needs no model)."""
+    import llama_cpp
+
+    vocab = llm._model.vocab if llm is not None else None
+    with _quiet_stderr():  # llama.cpp prints its parse error on stderr
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError("llama.cpp could not parse the grammar")
+    llama_cpp.llama_sampler_free(sampler)
 
 
 _PARAMS_LOCK = threading.Lock()

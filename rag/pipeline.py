@@ -18,10 +18,11 @@ from rag.evidence import Evidence, select_evidence
 from rag.policy import Decision, decide
 from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
-from rag.prompting import build_prompt
+from rag.prompting import build_prompt, build_span_prompt
 from rag.retrieval import Hit, QueryTerms, RetrievalConfig, Retriever
 from rag.query import Query, analyse
 from rag.settings import DEFAULT_EMBEDDER, Settings
+from rag.span import CONFIDENT, Span, pick_span
 
 log = logging.getLogger("rag")
 
@@ -47,13 +48,21 @@ class Answer:
     hits: list[Hit]
     evidence: list[Evidence]
     refused: bool
-    mode: str  # "llm", "extractive" or "refused"
+    mode: str  # "span", "llm", "extractive" or "refused"
     timings: dict[str, float]  # milliseconds: retrieve, first_token, total
     draft: str = ""  # what the model wrote, before checking
     removed: list[str] = field(default_factory=list)  # draft sentences nothing supports
     tokens_per_s: float | None = None
     score: float = 0.0  # the answer policy's score, compared with the refusal threshold
     refusal_reason: str = ""  # why the policy refused: "weak-match", "negation", "unknown-terms"...
+    span: Span | None = None  # the words the model copied (span mode), shown when confident enough
+
+    @property
+    def span_offsets(self) -> tuple[str, int, int] | None:
+        """Where the answer's words are in their file: (source, start, end), in span mode."""
+        if self.mode != "span" or self.span is None:
+            return None
+        return self.span.evidence.source, self.span.source_start, self.span.source_end
 
 
 @dataclass
@@ -94,7 +103,12 @@ class Engine:
         """Load the generator and run it once now (when answers use it): the first generation
         after loading is slow, and it should not be the first user's wait."""
         if self.settings.use_llm:
-            for _ in self.generator.stream(languages.pack(self.index.language).text("warm_up"), 1, 0.0):
+            pack = languages.pack(self.index.language)
+            # in span mode, this leaves the fixed start of the span prompt (its solved examples)
+            # in llama.cpp's cache, where each question's prompt finds it
+            prompt = build_span_prompt("?", ["-"], pack.span) if self.settings.answer_mode == "span" \
+                else pack.text("warm_up")
+            for _ in self.generator.stream(prompt, 1, 0.0):
                 pass
 
 
@@ -168,10 +182,16 @@ def answer(
     temperature: float | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Retrieve, select evidence, refuse or generate, check every sentence, cite.
+    """Retrieve, select evidence, refuse or answer, cite.
 
-    `on_token` receives the model's draft as it is written (nothing when there is no draft: a
-    refusal, an extractive answer); the returned `Answer` is the checked text."""
+    How an answer is made (`settings.answer_mode`, with the model): "span", the model copies the
+    few words of the best evidence sentence that answer (rag/span.py), shown alone when it is
+    confident enough (CONFIDENT), else the sentence is quoted; "generate", the model writes a
+    sentence and each one is checked against the evidence (rag/citations.py), the sentence is
+    quoted when none holds. Without the model (`use_llm=False`), the sentence is quoted.
+
+    `on_token` receives the model's draft as it is written, in "generate" mode (nothing when there
+    is no draft: a refusal, a span of a few words, a quote); the returned `Answer` is the checked text."""
     settings = engine.settings
     started = time.perf_counter()
     question = validate_question(question, settings)
@@ -198,15 +218,34 @@ def answer(
         return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None),
                       score=decision.score, refusal_reason=decision.reason or "weak-match")
 
-    draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token) \
-        if use_llm else ("", None, None)
-    checked, removed = _check(draft, evidence, query, settings.agreement_ratio)
-    sentences = [[(s.text, s.cites)] for s in checked] or \
-        [[(query.pack.text("according") + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    draft, first, rate, checked, removed, span = "", None, None, [], [], None
+    if use_llm and settings.answer_mode == "generate":
+        draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token)
+        checked, removed = _check(draft, evidence, query, settings.agreement_ratio)
+    elif use_llm:
+        span, first = _pick_span(engine, query, evidence)
+    sentences = [[(s.text, s.cites)] for s in checked]
+    if _confident(span):
+        sentences = [[(span.text, (span.evidence.n,))]]
+    if not sentences:
+        sentences = [[(query.pack.text("according") + "« " + evidence[0].text + " »", (evidence[0].n,))]]
+    mode = "span" if _confident(span) else "llm" if checked else "extractive"
     _add_disagreement(sentences, query, pool)
     text, citations = _render(sentences, {e.n: e for e in pool}, engine.index.texts)
-    return Answer(question, language, text, citations, hits, evidence, False, "llm" if checked else "extractive",
-                  timings(first), draft, removed, rate, score=decision.score)
+    return Answer(question, language, text, citations, hits, evidence, False, mode,
+                  timings(first), draft, removed, rate, score=decision.score, span=span)
+
+
+def _pick_span(engine: Engine, query: Query, evidence: list[Evidence]) -> tuple[Span | None, float | None]:
+    """The model's span of the best evidence sentence(s), and when it came."""
+    span = pick_span(engine.generator, query, evidence, sentences=engine.settings.span_sentences)
+    return span, time.perf_counter()
+
+
+def _confident(span: Span | None) -> bool:
+    """Whether the model's span may be the answer on its own: a generator that does not tell its
+    confidence (or ignores the constraint) gets the quoted sentence instead."""
+    return span is not None and span.confidence is not None and span.confidence >= CONFIDENT
 
 
 def _generate(engine: Engine, prompt: str, temperature: float,

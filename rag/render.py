@@ -98,7 +98,17 @@ def answer_json(result: Answer) -> dict:
         "draft": result.draft,
         "removed": result.removed,
         "tokens_per_s": result.tokens_per_s,
+        "span": _span_json(result),
     }
+
+
+def _span_json(result: Answer) -> dict | None:
+    """In span mode, where the answer's words are: their file and offsets (inside citation [1])."""
+    where = result.span_offsets
+    if where is None:
+        return None
+    return {"text": result.span.text, "source": where[0], "start": where[1], "end": where[2],
+            "confidence": round(result.span.confidence, 4)}
 
 
 def print_answer(result: Answer, streamed: str) -> None:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RETRIEVAL_MODES = ("hybrid", "lexical", "dense")
+# How the model answers (with use_llm): "span" copies the few words of the best evidence sentence
+# that answer (rag/span.py), "generate" writes a free sentence that is then checked (rag/citations.py).
+ANSWER_MODES = ("span", "generate")
 DEFAULT_EMBEDDER = "e5-use-multilingual"  # E5 searches, USE compares (rag/embedders.py SearchPair)
 
 
@@ -49,6 +52,8 @@ class Settings:
     lexical_weight: float = 1.0
     # answering
     use_llm: bool = True
+    answer_mode: str = "span"  # one of ANSWER_MODES; measured with `rag eval` on 4 sets (README)
+    span_sentences: int = 1  # evidence sentences the model may copy its span from
     evidence_sentences: int = 4
     temperature: float = 0.0
     max_answer_tokens: int = 96
@@ -82,6 +87,8 @@ class Settings:
 
         if self.retrieval not in RETRIEVAL_MODES:
             raise UsageError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}, not {self.retrieval!r}")
+        if self.answer_mode not in ANSWER_MODES:
+            raise UsageError(f"answer mode must be one of {', '.join(ANSWER_MODES)}, not {self.answer_mode!r}")
         if self.fusion not in ("score", "rrf"):
             raise UsageError(f"fusion must be 'score' or 'rrf', not {self.fusion!r}")
         if not 1 <= self.k <= 50:
@@ -96,7 +103,7 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise UsageError(f"{f.name} must be a finite number, not {value}")
-        for name, least in (("evidence_sentences", 1), ("max_answer_tokens", 1), ("max_question_chars", 1),
+        for name, least in (("evidence_sentences", 1), ("span_sentences", 1), ("max_answer_tokens", 1), ("max_question_chars", 1),
                             ("rrf_k", 0), ("n_threads", 0), ("n_gpu_layers", -1)):
             if getattr(self, name) < least:
                 raise UsageError(f"{name} must be at least {least}, not {getattr(self, name)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,21 +37,38 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """A scripted model: returns the queued replies in order, and records the prompts it saw."""
+    """A scripted model: returns the queued replies in order, and records the prompts (and
+    constraints) it saw.
+
+    Under a constraint (the span task) it behaves as a model held to it would: a reply the
+    constraint allows is written as it is, any other reply is replaced by the first output the
+    constraint allows; each token is written with probability `confidence` (`last_logprobs`).
+    With `obey=False` it ignores constraints, as a generator that cannot enforce them, and tells
+    no probabilities."""
 
     name = "fake-generator"
 
-    def __init__(self, *replies: str) -> None:
+    def __init__(self, *replies: str, confidence: float = 0.9, obey: bool = True) -> None:
         self.replies = list(replies)
         self.prompts: list[str] = []
+        self.constraints: list = []
+        self.confidence, self.obey = confidence, obey
         self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.last_logprobs: list[float] | None = None
 
     def enqueue(self, reply: str) -> None:
         self.replies.append(reply)
 
-    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0,
+               constraint=None) -> Iterator[str]:
         self.prompts.append(prompt)
+        self.constraints.append(constraint)
         reply = self.replies.pop(0) if self.replies else ""
+        self.last_logprobs = None
+        if constraint is not None and self.obey:
+            if not constraint.allows(f" {reply}\n".encode()):
+                reply = constraint.outputs()[0].strip()
+            self.last_logprobs = [math.log(self.confidence)] * (len(reply.split()) + 1)
         for word in reply.split(" "):
             yield word + " "
         self.last_usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(reply.split())}

@@ -66,7 +66,7 @@ def test_documents_counting_other_things_do_not_answer_a_count(engine_factory):
 
 def test_model_sentence_without_the_asked_kind_is_dropped(engine_factory):
     # true and cited, but it does not say who
-    engine = engine_factory("Le fondateur de la boulangerie Martin a investi 250 000 euros [1].")
+    engine = engine_factory("Le fondateur de la boulangerie Martin a investi 250 000 euros [1].", answer_mode="generate")
     result = answer("Qui est le fondateur de la boulangerie Martin ?", engine)
     assert result.mode == "extractive" and "Paul Martin" in result.text
     assert result.removed == ["Le fondateur de la boulangerie Martin a investi 250 000 euros."]

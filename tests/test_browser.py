@@ -46,8 +46,10 @@ def page_url(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("web")
     shutil.copytree(SEEDS, root / "seeds")  # with its gold.jsonl: the page's examples come from it
+    # generate mode: the page streams the model's draft, labelled, then replaces it (a span answer
+    # arrives whole, with nothing to label)
     settings = Settings(index_dir=root / "index", collections_dir=root / "collections",
-                        manifest_path=ROOT / "models.txt")
+                        manifest_path=ROOT / "models.txt", answer_mode="generate")
     index_collection(locate(None, settings.index_dir, settings.collections_dir), root / "seeds",
                      load_configured_embedder(settings), settings.chunk_chars)
     engines = Engines(settings)

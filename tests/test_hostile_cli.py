@@ -286,7 +286,7 @@ def test_streamed_draft_is_escaped(engine_factory, monkeypatch):
     from rag import cli
     from rag.pipeline import Engine
 
-    engine = engine_factory(f"La boulangerie {OSC} emploie 45 personnes \x9b2J [1].")
+    engine = engine_factory(f"La boulangerie {OSC} emploie 45 personnes \x9b2J [1].", answer_mode="generate")
     monkeypatch.setattr(Engine, "load", lambda settings: engine)
     done = CliRunner().invoke(cli.cli, ["ask", "Combien de personnes emploie la boulangerie Martin ?"])
     assert done.exit_code == 0, done.output

@@ -34,7 +34,8 @@ def hostile(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     shutil.copytree(FIXTURES / "corpus", root / "corpus")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", models_dir=root / "models",
-                        collections_dir=root / "collections", manifest_path=ROOT / "models.txt")
+                        collections_dir=root / "collections", manifest_path=ROOT / "models.txt",
+                        answer_mode="generate")  # the fake model's free answers, streamed
     embedder = FakeEmbedder()
     store.build(settings.index_dir, load_corpus(settings.corpus_dir), embedder, settings.chunk_chars)
     engines = Engines(settings, FakeGenerator(*[ANSWER] * 500), embedder)
@@ -54,7 +55,7 @@ def engines(built, tmp_path):
     from rag.engines import Engines
 
     settings, embedder = built
-    settings = dataclasses.replace(settings, collections_dir=tmp_path / "collections")
+    settings = dataclasses.replace(settings, collections_dir=tmp_path / "collections", answer_mode="generate")
     return Engines(settings, FakeGenerator(*[ANSWER] * 20), embedder)
 
 

@@ -67,10 +67,13 @@ def test_search_json_ranks_passages(seeds_index):
 
 
 def test_real_generator_answers(engine):
+    import dataclasses
+
     from rag.pipeline import answer
 
+    generating = dataclasses.replace(engine, settings=dataclasses.replace(engine.settings, answer_mode="generate"))
     tokens = []
-    result = answer("Combien a coûté l'entraînement de R1 ?", engine, on_token=tokens.append)
+    result = answer("Combien a coûté l'entraînement de R1 ?", generating, on_token=tokens.append)
     assert tokens and result.draft, "the model produced text"
     assert result.timings["first_token"] <= result.timings["total"]
     assert result.citations and not result.refused

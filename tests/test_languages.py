@@ -25,6 +25,18 @@ def test_every_pack_loads_with_all_its_parts(code):
         assert pack.text(key).strip(), key
 
 
+@pytest.mark.parametrize("code", languages.codes())
+def test_every_pack_has_the_span_task_with_examples_a_span_can_answer(code):
+    task = languages.pack(code).span
+    for value in (task.instruction, task.text_label, task.question_label, task.answer_label, task.refusal_word):
+        assert value.strip()
+    assert len(task.examples) >= 4
+    for example in task.examples:  # each solved answer is words copied from its text, as asked of the model
+        assert example.answer in " ".join(example.text) and example.question.strip()
+    assert task.unanswered.answer == task.refusal_word
+    assert task.refusal_word not in " ".join(task.unanswered.text)
+
+
 def test_an_unknown_language_code_names_the_packs_there_are():
     with pytest.raises(KeyError, match="en, fr"):
         languages.pack("xx")

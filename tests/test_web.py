@@ -25,11 +25,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def engines(built, tmp_path):
-    """The fixture index as the default collection, a temporary folder for new ones, a fake model."""
+    """The fixture index as the default collection, a temporary folder for new ones, a fake model
+    writing free answers (answer_mode "generate": the page streams its draft)."""
     from rag.engines import Engines
 
     settings, embedder = built
-    settings = dataclasses.replace(settings, collections_dir=tmp_path / "collections")
+    settings = dataclasses.replace(settings, collections_dir=tmp_path / "collections", answer_mode="generate")
     generator = FakeGenerator(*["La boulangerie Martin emploie 12 personnes [1]."] * 50)
     found = Engines(settings, generator, embedder)  # the fake embedder the fixture index was built with
     return found

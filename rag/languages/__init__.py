@@ -32,6 +32,33 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@dataclass(frozen=True)
+class SpanExample:
+    """A solved example of the span task: the text's lines, a question, the words that answer it."""
+    text: tuple[str, ...]
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class SpanTask:
+    """The strings of the span task (rag/span.py, rag/prompting.py) in one language."""
+    instruction: str
+    text_label: str
+    question_label: str
+    answer_label: str
+    refusal_word: str  # what the model may write when the text does not answer
+    examples: tuple[SpanExample, ...]  # answers inside long sentences, not always on line 1
+    unanswered: SpanExample  # a question its text does not answer, solved with `refusal_word`
+
+
+def _span_task(data: dict) -> SpanTask:
+    word = data["refusal_word"]
+    return SpanTask(data["instruction"], data["text_label"], data["question_label"], data["answer_label"], word,
+                    tuple(SpanExample(tuple(e["text"]), e["question"], e["answer"]) for e in data["examples"]),
+                    SpanExample(tuple(data["unanswered"]["text"]), data["unanswered"]["question"], word))
+
+
 @dataclass(frozen=True, eq=False)  # one instance per language (cached): compared and hashed by identity
 class LanguagePack:
     code: str
@@ -63,6 +90,7 @@ class LanguagePack:
     inversion: re.Pattern | None  # a pronoun after the verb ("a-t-il") that is no follow-up marker
     abbreviations: frozenset[str]
     strings: dict[str, str] = field(default_factory=dict)
+    span: SpanTask | None = None
 
     def stem(self, word: str) -> str:
         return _stemmer(self.stemmer_name).stemWord(word)
@@ -124,6 +152,7 @@ def pack(code: str) -> LanguagePack:
         inversion=re.compile(followup["inversion"]) if followup.get("inversion") else None,
         abbreviations=frozenset(w.lower() for w in data["sentences"]["abbreviations"]),
         strings=dict(data["strings"]),
+        span=_span_task(data["span"]),
     )
 
 
