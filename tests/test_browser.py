@@ -180,3 +180,50 @@ def test_upload_a_file_from_the_page_and_get_a_cited_answer(page_url, browser, t
                            timeout=30_000)
     page.locator("#examples").get_by_text("Combien de GPU H800").wait_for(timeout=10_000)
     assert "lighthouse.txt" not in page.locator("#document-list").inner_text()
+
+
+@pytest.fixture(scope="module")
+def span_page_url(tmp_path_factory):
+    """The page with default settings: the model answers with a span it copies (every span shown,
+    whatever the model's confidence: the page, not the gate, is the subject)."""
+    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from rag import pipeline
+    from rag.collections import locate
+    from rag.engines import Engines
+    from rag.indexing import index_collection
+    from rag.pipeline import load_configured_embedder
+    from rag.settings import Settings
+    from rag.web import launch
+
+    root = tmp_path_factory.mktemp("web-span")
+    settings = Settings(index_dir=root / "index", collections_dir=root / "collections",
+                        manifest_path=ROOT / "models.txt")
+    assert settings.answer_mode == "span"  # the default
+    index_collection(locate(None, settings.index_dir, settings.collections_dir), SEEDS,
+                     load_configured_embedder(settings), settings.chunk_chars)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "CONFIDENT", 0.0)
+        engines = Engines(settings)
+        engines.get().warm_up()
+        port = free_port()
+        demo = launch(engines, "127.0.0.1", port, block=False)
+        yield f"http://127.0.0.1:{port}/"
+        demo.close()
+
+
+def test_a_span_answer_is_short_and_its_citation_marks_the_sentence_it_was_copied_from(span_page_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page.goto(span_page_url)
+    page.locator("#question textarea").wait_for()
+    page.evaluate(WATCH_DRAFT)
+    ask(page, "Combien de GPU A100 OpenAI aurait-il utilisés pour entraîner ChatGPT 4 ?")
+    page.locator("#src-0-1").wait_for(timeout=120_000)
+    answer = page.locator(BOT).last.inner_text().strip()
+    assert "[1]" in answer
+    words = " ".join(answer.replace("[1]", "").strip(" .").split())
+    assert words and len(words) < 60  # a few words, not the quoted sentence
+    assert not page.evaluate("window.sawDraft")  # nothing was streamed to be replaced
+    page.locator("#chat a[href='#src-0-1']").first.click()
+    quote = " ".join(page.locator("#src-0-1 mark").inner_text().split())
+    assert words.replace("\u202f", " ") in quote.replace("\u202f", " ")  # copied from the marked sentence
