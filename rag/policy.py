@@ -29,6 +29,7 @@ A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_t
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from rag import languages
@@ -82,7 +83,19 @@ def asks_amount(query: Query) -> bool:
         bool(set(words(query.text, query.pack)) & query.pack.money_words)
 
 
-_AMOUNT_SYMBOL = re.compile(r"[$€£]\s?\d|\d\s?[$€£]")
+def _currency_beside_figure(text: str) -> bool:
+    """Whether a currency sign (any of Unicode's: $, €, £, ¥, ₹...) stands next to a digit,
+    a space apart at most ('$30', '11 020 000 $', '5 €').
+
+    >>> _currency_beside_figure("¥300"), _currency_beside_figure("30 $"), _currency_beside_figure("$ and 3")
+    (True, True, False)
+    """
+    for i, c in enumerate(text):
+        if unicodedata.category(c) == "Sc":
+            before, after = text[max(0, i - 2):i].rstrip(), text[i + 1:i + 3].lstrip()
+            if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
+                return True
+    return False
 
 
 def states_amount(text: str, lang: str) -> bool:
@@ -92,7 +105,7 @@ def states_amount(text: str, lang: str) -> bool:
     >>> states_amount("Le coût est de 11 020 000 $", "fr"), states_amount("avant le 30 septembre 2021", "fr")
     (True, False)
     """
-    if _AMOUNT_SYMBOL.search(normalize(text)):
+    if _currency_beside_figure(normalize(text)):
         return True
     currencies = set(languages.pack(lang).currencies.values())
     return any(unit in currencies for _, _, unit, _ in parse_figures(text, lang))
