@@ -193,3 +193,18 @@ def test_a_count_asked_in_the_other_language_of_the_corpus_is_answered_by_a_figu
     assert set(engine.index.languages) == {"fr", "en"}
     result = answer("How many bird species visit the Laurentides biology station reserve?", engine, use_llm=False)
     assert not result.refused and "85 espèces" in result.text
+
+
+def test_the_sentence_after_the_one_naming_the_subject_answers_what_it_did(tmp_path: Path):
+    # the answer ('the Pakistan movement') is in a sentence that names its subject only as 'this
+    # address': the question's name ('Allahabad') in the sentence before it still counts for it
+    engine = engine_over(tmp_path, {
+        "iqbal.txt": "Iqbal\n\nIn his Allahabad address of December 1930, Iqbal outlined a vision of a state for "
+                     "the provinces of the north. This address later inspired the Pakistan movement, which grew "
+                     "over the following decade.\n\nMany other speeches of the period inspired poems and songs "
+                     "across the provinces of India.\n",
+        "other.txt": "Speeches\n\nSpeeches were given in many cities of India during the decade of 1930, and "
+                     "an address was printed in every newspaper.\n",
+    })
+    _, pool = gather_evidence("What did the Allahabad address inspire?", engine, 5)
+    assert "Pakistan movement" in best_answering(pool).text
