@@ -43,9 +43,10 @@ class Evidence:
 
 
 SHORT_SENTENCE = 60  # characters
-PREVIOUS = 0.35  # share of a sentence's term coverage counted with the sentence before it: an answer
-# often follows the sentence naming its subject ('This address later inspired...'); 0.35 gains on
-# squad2-en and realdocs, 0.45 and above loses on cnil-fr (--no-llm, four sets)
+PREVIOUS = 0.3  # share of a sentence's term coverage counted with the sentence before it: an answer
+# often follows the sentence naming its subject ('This address later inspired...'); 0.25 to 0.35 gain
+# on realdocs (and 0.3-0.35 on squad2-en) and lose nowhere, 0.45 and above loses on cnil-fr (--no-llm,
+# four sets); 0.3 is the middle of that range
 ATTRIBUTION_CHARS = 100  # an attribution line ('— Name (@handle) date') is at most this long
 
 
