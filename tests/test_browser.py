@@ -86,7 +86,8 @@ def test_ask_stream_click_citation_and_see_the_quote(page_url, browser, tmp_path
     page.goto(page_url)
     page.locator("#question textarea").wait_for()
     question = "Combien de GPU H800 DeepSeek a-t-il utilisés ?"
-    assert question in page.locator("#examples").inner_text()  # the first question of seeds/gold.jsonl
+    # the first question of seeds/gold.jsonl; Gradio may render the examples after the text box
+    page.locator("#examples").get_by_text(question).wait_for(timeout=30_000)
     page.locator("#examples").get_by_text(question).click()
     page.wait_for_function("(q) => document.querySelector('#question textarea').value === q", arg=question,
                            timeout=10_000)
