@@ -147,30 +147,87 @@ def _answer_options(f):
 @click.option("--generator", help="Generator name from models.txt.")
 @click.option("--temperature", type=float, help="Sampling temperature (0 = deterministic).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--no-warm", is_flag=True,
+              help="Load the models in this process instead of asking the warm background process [env RAG_WARM=0].")
 @click.pass_context
 def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, answer_mode, generator, temperature,
-                as_json):
-    """Answer a question from the indexed documents, with citations."""
-    from rag.pipeline import Engine, answer, validate_question
-    from rag.render import answer_json, json_text, print_answer, safe_terminal
+                as_json, no_warm):
+    """Answer a question from the indexed documents, with citations.
+
+    The first question starts a background process that keeps the index and models loaded, so
+    the next ones answer at once; it exits after 10 minutes without a question (RAG_WARM_IDLE
+    seconds; see rag warm)."""
+    from rag.settings import validate_question
 
     settings = _settings(ctx, collection, k=k, retrieval=retrieval, index_dir=index_dir, generator=generator,
-                         temperature=temperature, use_llm=False if no_llm else None, answer_mode=answer_mode)
+                         temperature=temperature, use_llm=False if no_llm else None, answer_mode=answer_mode,
+                         warm=False if no_warm else None)
     validate_question(question, settings)  # fail fast, before loading anything
-    engine = Engine.load(settings)
-    if as_json:
-        click.echo(json_text(answer_json(answer(question, engine))))
-        return
     streamed: list[str] = []
 
     def show(piece: str) -> None:
         if not streamed:  # the model's words are a draft until every sentence is checked
             click.echo(click.style("draft, not yet checked: ", dim=True), nl=False)
         streamed.append(piece)
-        click.echo(click.style(safe_terminal(piece, keep_newlines=True), dim=True), nl=False)
+        click.echo(click.style(_safe_terminal(piece, keep_newlines=True), dim=True), nl=False)
 
+    if settings.warm:
+        from rag import warm
+
+        reply = warm.ask(settings, question, as_json, show)
+        if reply is not None:
+            if "json" in reply:
+                click.echo(reply["json"])
+            for line in reply.get("lines", []):
+                click.echo(line)
+            return
+    from rag.pipeline import Engine, answer
+    from rag.render import answer_json, json_text, print_answer
+
+    engine = Engine.load(settings)
+    if as_json:
+        click.echo(json_text(answer_json(answer(question, engine))))
+        return
     result = answer(question, engine, on_token=show)
     print_answer(result, "".join(streamed))
+
+
+def _safe_terminal(text: str, keep_newlines: bool = False) -> str:
+    from rag.render import safe_terminal
+
+    return safe_terminal(text, keep_newlines=keep_newlines)
+
+
+@cli.group("warm", invoke_without_command=True)
+@click.pass_context
+def warm_group(ctx):
+    """The background processes `rag ask` keeps warm: list them (or stop them)."""
+    if ctx.invoked_subcommand:
+        return
+    import time
+
+    from rag import warm
+
+    found = warm.running()
+    if not found:
+        click.echo("no warm process; the next rag ask starts one")
+    for info in found:
+        idle = f"exits after {info['idle_exit_s']:.0f}s idle"
+        click.echo(_safe_terminal(f"pid {info['pid']}  {info['index_dir']}  {info['generator']}  "
+                                  f"up {time.time() - info['started']:.0f}s  {info['answered']} answered  {idle}"))
+
+
+@warm_group.command("stop")
+def warm_stop_command():
+    """Stop every warm process (they free their memory; the next rag ask starts one)."""
+    from pathlib import Path as _Path
+
+    from rag import warm
+
+    found = warm.running()
+    for info in found:
+        warm.stop(_Path(info["socket"]))
+    click.echo(f"stopped {len(found)} warm process{'es' if len(found) != 1 else ''}")
 
 
 @cli.command("search")

@@ -13,7 +13,7 @@ from rag import answer_type, languages, models, store
 from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
-from rag.errors import IndexMismatch, UsageError
+from rag.errors import IndexMismatch
 from rag.evidence import Evidence, select_evidence
 from rag.policy import Decision, decide
 from rag.generation import Generator, LlamaGenerator
@@ -21,7 +21,7 @@ from rag.llama_probe import choose_load
 from rag.prompting import build_prompt, build_span_prompt
 from rag.retrieval import Hit, QueryTerms, RetrievalConfig, Retriever
 from rag.query import Query, analyse
-from rag.settings import DEFAULT_EMBEDDER, Settings
+from rag.settings import DEFAULT_EMBEDDER, Settings, validate_question
 from rag.span import CONFIDENT, Span, pick_span
 
 log = logging.getLogger("rag")
@@ -130,17 +130,6 @@ def load_configured_generator(settings: Settings) -> Generator:
         log.warning(choice.notice)
     return LlamaGenerator(entry.name, path, settings.n_ctx, settings.n_threads, settings.n_gpu_layers,
                           use_extra_bufts=choice.use_extra_bufts)
-
-
-def validate_question(question: str, settings: Settings) -> str:
-    question = (question or "").strip()
-    if not question or all(not c.isprintable() or c.isspace() for c in question):
-        raise UsageError("the question is empty; ask something, e.g. rag ask \"Combien a coûté R1 ?\"")
-    if len(question) > settings.max_question_chars:
-        raise UsageError(
-            f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}"
-        )
-    return question
 
 
 def gather_evidence(question: str | Query, engine: Engine, k: int,

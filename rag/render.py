@@ -112,25 +112,33 @@ def _span_json(result: Answer) -> dict | None:
 
 
 def print_answer(result: Answer, streamed: str) -> None:
-    """After the streamed text: the checked answer when it differs from the draft, then sources.
+    """After the streamed text: the checked answer when it differs from the draft, then sources."""
+    for line in answer_lines(result, streamed):
+        click.echo(line)
+
+
+def answer_lines(result: Answer, streamed: str) -> list[str]:
+    """What `rag ask` prints after the streamed draft, as styled lines (click strips the styles
+    where the output is no terminal): the warm process sends these to the command unchanged.
     The answer quotes documents and names files: all of it is shown through `safe_terminal`."""
-    click.echo(("\n" + click.style("checked: ", bold=True) if streamed else "") + safe_terminal(result.text, keep_newlines=True))
+    lines = [("\n" + click.style("checked: ", bold=True) if streamed else "") + safe_terminal(result.text, keep_newlines=True)]
     if result.removed:
         removed = " / ".join(_flat(sentence) for sentence in result.removed)
-        click.echo(click.style(f"removed as unsupported by the sources: {safe_terminal(removed)}", fg="yellow"))
+        lines.append(click.style(f"removed as unsupported by the sources: {safe_terminal(removed)}", fg="yellow"))
     if result.refused:
-        click.echo(click.style("\n" + languages.pack(result.language).text("closest"), bold=True))
+        lines.append(click.style("\n" + languages.pack(result.language).text("closest"), bold=True))
         for hit in result.hits[:3]:
-            click.echo(safe_terminal(f"  {hit.chunk.source}, §{hit.chunk.paragraph}: {_short(hit.chunk.text)}"))
+            lines.append(safe_terminal(f"  {hit.chunk.source}, §{hit.chunk.paragraph}: {_short(hit.chunk.text)}"))
     else:
-        click.echo(click.style("\nSources:", bold=True))
+        lines.append(click.style("\nSources:", bold=True))
         for c in result.citations:
-            click.echo(safe_terminal(f"[{c.n}] {where(c.source, c.paragraph, c.page, c.heading)} ({c.start}-{c.end}): "
-                                     f"\"{_flat(c.quote)}\""))
+            lines.append(safe_terminal(f"[{c.n}] {where(c.source, c.paragraph, c.page, c.heading)} ({c.start}-{c.end}): "
+                                       f"\"{_flat(c.quote)}\""))
     t = result.timings
-    click.echo(click.style(
+    lines.append(click.style(
         f"\nretrieval {t['retrieve']:.0f} ms · first token {t['first_token']:.0f} ms · total {t['total']:.0f} ms · {result.mode}",
         dim=True))
+    return lines
 
 
 def print_hits(hits: list[Hit], explain: bool) -> None:

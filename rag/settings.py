@@ -64,6 +64,9 @@ class Settings:
     n_ctx: int = 2048
     n_threads: int = 0  # 0: let llama.cpp decide (all physical cores)
     n_gpu_layers: int = 0  # -1 offloads every layer to the GPU when llama.cpp was built with one
+    # `rag ask` hands its question to a background process that keeps the models loaded (rag/warm.py)
+    warm: bool = True
+    warm_idle: float = 600.0  # seconds without a question after which that process exits
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -109,6 +112,8 @@ class Settings:
                 raise UsageError(f"{name} must be at least {least}, not {getattr(self, name)}")
         if self.n_ctx != 0 and self.n_ctx < 512:
             raise UsageError(f"n_ctx must be 0 (the model's own) or at least 512 tokens, not {self.n_ctx}")
+        if not 1.0 <= self.warm_idle <= 7 * 24 * 3600:
+            raise UsageError(f"warm_idle must be between 1 and 604800 seconds, not {self.warm_idle}")
         if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight == 0:
             raise UsageError(f"dense and lexical weights must be >= 0 and not both 0, not {self.dense_weight} "
                              f"and {self.lexical_weight}")
@@ -122,6 +127,20 @@ class Settings:
             if folder.exists() and not folder.is_dir():
                 raise UsageError(f"the {what} {folder} is a file; give a folder")
         return self
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    """The question, stripped; a UsageError when it is empty or longer than the limit."""
+    from rag.errors import UsageError
+
+    question = (question or "").strip()
+    if not question or all(not c.isprintable() or c.isspace() for c in question):
+        raise UsageError("the question is empty; ask something, e.g. rag ask \"Combien a coûté R1 ?\"")
+    if len(question) > settings.max_question_chars:
+        raise UsageError(
+            f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}"
+        )
+    return question
 
 
 def _parse(name: str, raw: str, type_name: object) -> object:

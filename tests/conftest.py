@@ -74,6 +74,14 @@ class FakeGenerator:
         self.last_usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(reply.split())}
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_process(tmp_path_factory, monkeypatch):
+    """`rag ask` in a test answers in its own process (a test that wants the warm one says so),
+    and a warm process a test starts keeps its socket in the test's own folder."""
+    monkeypatch.setenv("RAG_WARM", "0")
+    monkeypatch.setenv("RAG_WARM_DIR", str(tmp_path_factory.mktemp("warm")))
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
