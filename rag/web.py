@@ -1008,6 +1008,7 @@ def build_app(engines: Engines, uploads_allowed: bool, collection: str | None = 
         chatbot.clear(clear_chat, None, [turns, sources], **private, **light)
         demo.load(on_load, [picker, turns], [picker, *VIEW_OUTPUTS], **private, **light)
     demo.rag_uploads_allowed = uploads_allowed  # read by serve(): Gradio's own upload route gets no room otherwise
+    demo.rag_engines, demo.rag_collection = engines, collection  # read by serve(): the OpenAI-compatible API
     return demo
 
 
@@ -1031,11 +1032,15 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, auth=None, block: boo
     if isinstance(auth, (tuple, list)) and len(auth) == 2 and all(isinstance(a, str) for a in auth):
         demo.rag_login = LoginThrottle(*auth)
         auth = demo.rag_login.login  # a coroutine function: Gradio awaits it
+    middleware = [Middleware(UploadGuard, limits=limits)]
+    if getattr(demo, "rag_engines", None) is not None:  # /v1/...: the OpenAI-compatible API, behind the same login
+        from rag.openai_api import api_middleware
+
+        middleware.append(api_middleware(demo))
     demo.queue(default_concurrency_limit=1, max_size=200)
     demo.launch(server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=not block,
                 css=CSS, js=JS, show_error=False, quiet=True, max_file_size=limits.max_bytes,
-                enable_monitoring=False, mcp_server=False,
-                app_kwargs={"middleware": [Middleware(UploadGuard, limits=limits)]})
+                enable_monitoring=False, mcp_server=False, app_kwargs={"middleware": middleware})
     return demo
 
 
