@@ -298,7 +298,8 @@ def fetch_command(ctx, names, fetch_all):
     chosen = entries if fetch_all else [models.find_entry(entries, n) for n in names]
     for entry in chosen:
         path = models.fetch(entry, settings.manifest_path.parent, settings.models_dir, log=click.echo)
-        click.echo(f"{entry.name}: present at {path}")
+        if entry.served_url is None:  # a served generator said "nothing to fetch"
+            click.echo(f"{entry.name}: present at {path}")
 
 
 @models_group.command("check")
@@ -315,6 +316,11 @@ def check_command(ctx, names):
     chosen = [models.find_entry(entries, n, "generator") for n in names] or \
         [models.find_entry(entries, settings.generator, "generator")]
     for entry in chosen:
+        if entry.served_url is not None:  # no llama.cpp child: ask the server what it serves
+            from rag.backends import check_server
+
+            click.echo(f"{entry.name}: {check_server(entry)}")
+            continue
         path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
         choice = choose_load(Path(path), settings.n_gpu_layers, settings.models_dir)
         verdict = choice.notice or "loads and generates with llama.cpp's default kernels on this CPU"

@@ -44,10 +44,16 @@ class LlamaGenerator:
     that continues an allowed output as the tokenizer spells it. llama.cpp's own grammar sampler
     (`"grammar"`) checks every token of the vocabulary at every step (262k for Gemma 3): 2 times
     slower per token on an idle CPU here, 3 to 5 times on a busy one, and it lets the model spell
-    words in pieces (see `_Scan`); benchmarks/span_benchmark.py measures both."""
+    words in pieces (see `_Scan`); benchmarks/span_benchmark.py measures both.
+
+    With `chat=True` (`chat=true` on the model's line of models.txt, for an instruct model), plain
+    generation (`--answer-mode generate`) sends the prompt as one user message through the GGUF's
+    own chat template (`create_chat_completion`); the span task stays a raw completion prompt of
+    solved examples, which the scan needs (it constrains what follows "Answer:"). Off by default:
+    the measured answers were made without it."""
 
     def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
-                 use_extra_bufts: bool = True, constrain_with: str = "scan"):
+                 use_extra_bufts: bool = True, constrain_with: str = "scan", chat: bool = False):
         try:
             with _quiet_stderr():  # llama.cpp prints notices (sliding-window cache...) not meant for users
                 self._llm = open_llama(path, n_ctx, n_threads, n_gpu_layers, use_extra_bufts)
@@ -59,6 +65,7 @@ class LlamaGenerator:
             raise ValueError(f"constrain_with must be 'scan' or 'grammar', not {constrain_with!r}")
         self.name = name
         self.constrain_with = constrain_with
+        self.chat = chat
         self.lock = threading.Lock()
         self.last_usage: dict[str, int] = {}
         self.last_logprobs: list[float] | None = None  # of each token written under a constraint (scan)
@@ -85,10 +92,8 @@ class LlamaGenerator:
             self.last_logprobs = logprobs
             tokens, text = 0, ""
             prompt_tokens = len(self._llm.tokenize(prompt.encode("utf-8")))
-            for part in self._llm.create_completion(prompt, max_tokens=max_tokens, top_p=0.95, stream=True,
-                                                    **options):
+            for piece in self._pieces(prompt, max_tokens, options, chat=self.chat and constraint is None):
                 tokens += 1
-                piece = part["choices"][0]["text"]
                 if not text:
                     piece = piece.lstrip()
                 line_ends = "\n" in piece
@@ -99,6 +104,20 @@ class LlamaGenerator:
                 if line_ends:
                     break  # leaving the stream stops llama.cpp
             self.last_usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens}
+
+    def _pieces(self, prompt: str, max_tokens: int, options: dict, chat: bool) -> Iterator[str]:
+        """The text of each token llama.cpp writes: after the raw `prompt`, or with `chat` after
+        the prompt as a user message in the model's chat template."""
+        if not chat:
+            for part in self._llm.create_completion(prompt, max_tokens=max_tokens, top_p=0.95, stream=True,
+                                                    **options):
+                yield part["choices"][0]["text"]
+            return
+        for part in self._llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=max_tokens,
+                                                     top_p=0.95, stream=True, **options):
+            delta = part["choices"][0].get("delta") or {}
+            if delta.get("content") is not None:  # the first chunk only names the role
+                yield delta["content"]
 
     def _grammar(self, text: str):
         """A `LlamaGrammar` for GBNF `text`, parsed once here first: llama-cpp-python hands the text

