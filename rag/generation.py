@@ -94,10 +94,7 @@ class LlamaGenerator:
             prompt_tokens = len(self._llm.tokenize(prompt.encode("utf-8")))
             for piece in self._pieces(prompt, max_tokens, options, chat=self.chat and constraint is None):
                 tokens += 1
-                if not text:
-                    piece = piece.lstrip()
-                line_ends = "\n" in piece
-                piece = piece.split("\n", 1)[0]
+                piece, line_ends = line_piece(piece, text)
                 text += piece
                 if piece:
                     yield piece
@@ -127,6 +124,18 @@ class LlamaGenerator:
 
         check_grammar(text, self._llm)
         return LlamaGrammar.from_string(text, verbose=False)
+
+
+def line_piece(piece: str, so_far: str) -> tuple[str, bool]:
+    """The part of a streamed piece that belongs to the answer's one line (a leading line break
+    skipped), and whether the line ends in it.
+
+    >>> line_piece("\\n Paris", ""), line_piece(" est.\\nQuestion", "Paris")
+    (('Paris', False), (' est.', True))
+    """
+    if not so_far:
+        piece = piece.lstrip()
+    return piece.split("\n", 1)[0], "\n" in piece
 
 
 class _Scan:

@@ -35,7 +35,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 
 from rag.errors import ModelError, UsageError
-from rag.generation import STOP, Constraint
+from rag.generation import STOP, Constraint, line_piece
 from rag.models import ModelEntry, display_url
 
 log = logging.getLogger(__name__)
@@ -146,10 +146,7 @@ class OpenAIServerGenerator:
                     continue
                 if piece:
                     tokens += 1
-                if not text:
-                    piece = piece.lstrip()
-                line_ends = "\n" in piece
-                piece = piece.split("\n", 1)[0]
+                piece, line_ends = line_piece(piece, text)
                 text += piece
                 if piece:
                     yield piece
