@@ -135,7 +135,7 @@ def validate_question(question: str, settings: Settings) -> str:
 
     question = (question or "").strip()
     if not question or all(not c.isprintable() or c.isspace() for c in question):
-        raise UsageError("the question is empty; ask something, e.g. rag ask \"Combien a coûté R1 ?\"")
+        raise UsageError("the question is empty; ask something about the documents")
     if len(question) > settings.max_question_chars:
         raise UsageError(
             f"the question is {len(question)} characters long; the limit is {settings.max_question_chars}"
