@@ -329,16 +329,17 @@ class WarmServer:
             for message in self.relay.kept:
                 send({"warning": message})
             self.relay.kept = []
-            send(self.answer(request, send))
+            reply = self.answer(request, send)
         except RagError as exc:
-            send({"error": str(exc), "exit_code": exc.exit_code})
+            reply = {"error": str(exc), "exit_code": exc.exit_code}
         except (OSError, ValueError):
             raise
         except Exception as exc:  # a bug: one line for the user, as in process
-            send({"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1})
+            reply = {"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}
         finally:
             self.relay.send = None
-            self.answered += 1
+        self.answered += 1  # before the reply: a command told its answer may ask `rag warm` at once
+        send(reply)
 
     def answer(self, request: dict, send: Callable[[dict], None]) -> dict:
         from rag.errors import UsageError
