@@ -182,10 +182,9 @@ class Corpus:
     def __init__(self, engine):
         self.engine = engine
         self.lexical = engine.index.lexical
-        model = self.lexical._model
-        self._indptr = model.scores["indptr"]
-        self._indices = model.scores["indices"]
-        self.vocab = model.vocab_dict
+        self._indptr = self.lexical.indptr
+        self._indices = self.lexical.indices
+        self.vocab = self.lexical.vocabulary
         self.n = self.lexical.size
         self.idf_max = self.lexical.idf("\x00absent\x00")  # what a term the corpus never uses weighs
         self.row = {c.id: i for i, c in enumerate(engine.index.chunks)}

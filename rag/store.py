@@ -1,8 +1,9 @@
-"""The index on disk: chunk records (JSONL), vectors (.npy), FAISS and BM25 files, and a versioned
-manifest. Builds go to a new folder and become current by an atomic rename of the CURRENT
-pointer, so a crash or Ctrl-C during a build leaves the previous index usable. The manifest records
-the size and sha256 of every file of its build, and its own checksum: a damaged file is reported at
-load, by name, before anything is parsed."""
+"""The index on disk: chunk records (JSONL), vectors (.npy, float16), BM25 indexes, and a versioned
+manifest; for a large corpus, the graph of its approximate (HNSW) FAISS index. The FAISS index is
+given its vectors (those of vectors.npy) at load: they are stored once. Builds go to a new folder
+and become current by an atomic rename of the CURRENT pointer, so a crash or Ctrl-C during a build
+leaves the previous index usable. The manifest records the size and sha256 of every file of its
+build, and its own checksum: a damaged file is reported at load, by name, before anything is parsed."""
 
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ FORMAT = "rag-index"
 # 2: documents.jsonl holds the extracted text; chunks hold offsets into it
 # 3: the manifest holds the size and sha256 of each file of the build ("files"), and its own ("checksum")
 # 4: each document and chunk records its language; passages are analysed with their own language pack
-FORMAT_VERSION = 4
+# 5: vectors.npy and bridge.npy hold float16 (read as float32); dense.faiss only for HNSW, and then
+#    only its graph (the vectors are those of vectors.npy); each bm25s model in one compressed
+#    bm25.npz (float16 scores, gap-coded chunk numbers) instead of bm25s's own files (float32
+#    scores, int32 chunk numbers; benchmarks/index_size.py has the sizes)
+FORMAT_VERSION = 5
+# Builds whose vectors and extracted text a new build may reuse (only their storage changed since)
+REUSABLE_VERSIONS = (4, 5)
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search
 
@@ -135,7 +142,8 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
     previous, previous_words = _reusable_vectors(root, embedder)
     missing = [c for c in chunks if c.id not in previous]
     fresh = dict(zip([c.id for c in missing], _embed(passage_embedder(embedder), [c.text for c in missing], "chunks", progress)))
-    vectors = np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]).astype(np.float32)
+    # stored as float16 (unit vectors: a cosine moves by 1e-4 at most) and searched as float32
+    vectors = _compact(np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]))
     bridge = _embed_vocabulary([c.text for c in chunks], [c.language for c in chunks], embedder, previous_words, progress)
 
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -153,13 +161,13 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
                 del record["text"]
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
-        index_type = _write_faiss(staging / "dense.faiss", vectors)
+        index_type = _write_faiss(staging / "dense.faiss", vectors.astype(np.float32))
         languages = [c.language for c in chunks]
         LexicalIndex.build([c.text for c in chunks], languages).save(staging / "lexical")
         LexicalIndex.build([c.text for c in chunks], languages, analyzer=subwords).save(staging / "subwords")
         (staging / "bridge.json").write_text(json.dumps(list(zip(bridge.terms, bridge.surfaces)), ensure_ascii=False),
                                              encoding="utf-8")
-        np.save(staging / "bridge.npy", bridge.vectors)
+        np.save(staging / "bridge.npy", _compact(bridge.vectors))
         files = {path.relative_to(staging).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
                  for path in sorted(staging.rglob("*")) if path.is_file()}
         manifest = {
@@ -208,8 +216,8 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
         with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
             records = [json.loads(line) for line in handle]
         chunks = [Chunk(**r, text=texts[r["source"]].text[r["start"]:r["end"]]) for r in records]
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
-        dense = faiss.read_index(str(folder / "dense.faiss"))
+        vectors = _read_vectors(folder / "vectors.npy")
+        dense = _read_faiss(folder / "dense.faiss", manifest["faiss"], vectors)
         lexical = LexicalIndex.load(folder / "lexical")
         subword_index = LexicalIndex.load(folder / "subwords") if (folder / "subwords").is_dir() else None
         bridge = _load_bridge(folder)
@@ -242,14 +250,15 @@ def previous_documents(root: Path) -> dict[str, Document]:
     """Documents of the current build by file sha256, to skip parsing unchanged files; {} if none."""
     try:
         folder = current_folder(root)
-        _verify(folder, _read_manifest(folder), ["documents.jsonl"])
+        _verify(folder, _read_manifest(folder, REUSABLE_VERSIONS), ["documents.jsonl"])
         return {d.sha256: d for d in read_documents(folder).values()}
     except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError, TypeError):
         return {}
 
 
-def _read_manifest(folder: Path) -> dict:
-    """The manifest of a build folder, checked against its own checksum (cheap: a few kB)."""
+def _read_manifest(folder: Path, versions: tuple[int, ...] = (FORMAT_VERSION,)) -> dict:
+    """The manifest of a build folder, checked against its own checksum (cheap: a few kB); `versions`:
+    the format versions accepted (an older one only to reuse what it holds)."""
     root = folder.parent
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -261,7 +270,7 @@ def _read_manifest(folder: Path) -> dict:
         raise _damaged(root, "manifest.json is not valid JSON") from None
     if not isinstance(manifest, dict):
         raise _damaged(root, "manifest.json is not an index manifest")
-    if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("version") not in versions:
         raise IndexMismatch(
             f"the index in {folder} has format {manifest.get('format')} v{manifest.get('version')}, this "
             f"program reads {FORMAT} v{FORMAT_VERSION}; rebuild it with: rag index"
@@ -348,13 +357,13 @@ def _reusable_vectors(root: Path, embedder: Embedder) -> tuple[dict[str, np.ndar
     embedder; else nothing."""
     try:
         folder = current_folder(root)
-        manifest = _read_manifest(folder)
+        manifest = _read_manifest(folder, REUSABLE_VERSIONS)  # v4 held the same vectors as float32
         if manifest["embedder"] != {"name": embedder.name, "dim": int(embedder.dim)}:
             return {}, {}
         # A damaged file is left out of reuse (and `rag index` so repairs the index); only the
         # files read here are checked: vectors can be reused when, say, dense.faiss is damaged.
         _verify(folder, manifest, ["vectors.npy", "chunks.jsonl", "bridge.json", "bridge.npy"])
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        vectors = _read_vectors(folder / "vectors.npy")
         with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
             ids = [json.loads(line)["id"] for line in handle]
         bridge = _load_bridge(folder)
@@ -367,10 +376,27 @@ def _reusable_vectors(root: Path, embedder: Embedder) -> tuple[dict[str, np.ndar
 
 def _load_bridge(folder: Path) -> Bridge:
     pairs = json.loads((folder / "bridge.json").read_text(encoding="utf-8"))
-    vectors = np.load(folder / "bridge.npy", allow_pickle=False)
+    vectors = _read_vectors(folder / "bridge.npy")
     if len(pairs) != len(vectors):
         raise ValueError("bridge words and vectors differ in number")
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], vectors)
+
+
+def _compact(vectors: np.ndarray) -> np.ndarray:
+    """Vectors as they are stored: float16, which halves the files (unit vectors lose nothing that
+    changes a ranking: a cosine moves by 1e-4 at most); float32 for values float16 cannot hold."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        half = vectors.astype(np.float16)
+    return half if np.isfinite(half).all() else vectors
+
+
+def _read_vectors(path: Path) -> np.ndarray:
+    """A (n, dim) matrix of stored vectors, as float32 whatever it was stored as."""
+    vectors = np.load(path, allow_pickle=False)
+    if vectors.ndim != 2 or vectors.dtype.kind != "f":
+        raise ValueError(f"{path.name} does not hold a matrix of vectors")
+    return vectors.astype(np.float32)
 
 
 def _embed(embed: Callable[[list[str]], np.ndarray], texts: list[str], label: str, progress: Progress | None,
@@ -406,20 +432,39 @@ def _majority_language(documents: list[Document]) -> str:
 
 
 def _write_faiss(path: Path, vectors: np.ndarray) -> dict:
+    """The dense index's description for the manifest, and its file where one is needed. The exact
+    (flat) index is only the vectors: nothing is written, it is made from vectors.npy at load. An
+    HNSW graph takes minutes to build, so it is written, but without its vectors (faiss's
+    IO_FLAG_SKIP_STORAGE): 272 bytes a chunk instead of 1 808 for 384 dimensions."""
     import faiss
 
     dim = vectors.shape[1]
     if len(vectors) <= EXACT_SEARCH_LIMIT:
-        index = faiss.IndexFlatIP(dim)
-        info = {"type": "flat-ip"}
-    else:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 96
-        info = {"type": "hnsw-ip", "M": 32, "efConstruction": 80, "efSearch": 96}
+        return {"type": "flat-ip"}
+    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 80
+    index.hnsw.efSearch = 96
     index.add(vectors)
-    faiss.write_index(index, str(path))
-    return info
+    faiss.write_index(index, str(path), faiss.IO_FLAG_SKIP_STORAGE)
+    return {"type": "hnsw-ip", "vectors": "vectors.npy", "M": 32, "efConstruction": 80, "efSearch": 96}
+
+
+def _read_faiss(path: Path, info: dict, vectors: np.ndarray):
+    """The dense index over `vectors` (float32): exact search over them, or the stored HNSW graph
+    given them as its storage (searches exactly as the graph and vectors written together did)."""
+    import faiss
+
+    storage = faiss.IndexFlatIP(vectors.shape[1])
+    storage.add(vectors)
+    if info["type"] == "flat-ip":
+        return storage
+    index = faiss.read_index(str(path))
+    if not isinstance(index, faiss.IndexHNSW) or index.storage is not None or index.ntotal != storage.ntotal:
+        raise ValueError("dense.faiss is not the HNSW graph of these vectors")
+    index.storage = storage
+    index.own_fields = False
+    index.referenced_objects = [storage]  # kept alive as long as the index
+    return index
 
 
 def _point_to(root: Path, name: str) -> None:

@@ -1,11 +1,15 @@
 import json
 import shutil
 
+import numpy as np
+import pytest
+
 from rag import store
 from rag.chunking import Chunk
 from rag.documents import load_corpus
+from rag import lexical
 from rag.lexical import LexicalIndex, subword_weights, subwords
-from rag.text import words
+from rag.text import analyze, words
 from rag.retrieval import RetrievalConfig, Retriever, fuse
 from conftest import FakeEmbedder  # tests/ is on sys.path under pytest (rootdir conftest)
 
@@ -62,6 +66,100 @@ def test_subwords_find_words_glued_by_a_lost_space():
     assert LexicalIndex.build(texts, ["fr"] * len(texts)).scores({"accord": 1.0}).tolist() == [0.0, 0.0]  # one word: 'votreaccord'
     scores = LexicalIndex.build(texts, ["fr"] * len(texts), analyzer=subwords).scores(subword_weights("mon accord préalable", "fr"))
     assert scores[0] > 0 and scores[1] == 0
+
+
+LEXICAL_TEXTS = [
+    "Les cookies sont de petits fichiers déposés par un site, et les cookies tiers par d'autres.",
+    "La vidéosurveillance au travail est encadrée : le salarié est informé de la vidéosurveillance.",
+    "",  # a passage without a single term
+    "Un courrier postal part sans formalité particulière ; un courrier recommandé aussi.",
+    "The data controller answers a subject access request within one month.",
+]
+
+
+def _bm25_texts():
+    return LEXICAL_TEXTS * 60 + ["Le zythum, une bière d'Égypte."]  # a term first seen in chunk 300
+
+
+@pytest.mark.parametrize("analyzer", [analyze, subwords], ids=["words", "subwords"])
+def test_bm25s_model_saved_compactly_loads_with_the_same_scores(tmp_path, analyzer):
+    bm25s = pytest.importorskip("bm25s")
+    texts = _bm25_texts()
+    index = LexicalIndex.build(texts, ["fr"] * len(texts), analyzer=analyzer)
+    index.save(tmp_path / "bm25")
+    assert [p.name for p in (tmp_path / "bm25").iterdir()] == ["bm25.npz"]
+    with np.load(tmp_path / "bm25" / "bm25.npz") as stored:  # a row for each byte of a value
+        assert stored["gaps"].shape[0] == 2 and stored["scores"].shape[0] == 2  # uint16, float16
+    back = LexicalIndex.load(tmp_path / "bm25")
+    model = back._model
+    assert isinstance(model, bm25s.BM25) and (model.k1, model.b, model.method) == (0.5, 0.75, "lucene")
+    assert back.vocabulary.keys() == index.vocabulary.keys() and back.size == index.size == 301
+    assert back.data.dtype == np.float32 and back.indices.dtype == np.int32 and back.indptr.dtype == np.int64
+    for term, column in index.vocabulary.items():
+        if column >= len(index.indptr) - 1:  # the "" bm25s adds past its matrix when no chunk is empty
+            assert back.vocabulary[term] >= len(back.indptr) - 1 and not back.scores({term: 1.0}).any()
+            continue
+        expected = index.scores({term: 1.0})
+        assert np.array_equal(back.scores({term: 1.0}) > 0, expected > 0), term  # the same chunks
+        assert np.allclose(back.scores({term: 1.0}), expected, rtol=1e-3, atol=0), term  # float16 on disk
+        assert np.allclose(model.get_scores([term]), expected, rtol=1e-3, atol=0), term  # bm25s's own reading
+        assert back.idf(term) == index.idf(term)
+    assert back.idf("\x00absent") == index.idf("\x00absent")
+
+
+def test_bm25s_scores_saved_as_float32_come_back_bit_for_bit(tmp_path, monkeypatch):
+    monkeypatch.setattr(lexical, "SCORE_DTYPE", np.float32)
+    texts = _bm25_texts()
+    index = LexicalIndex.build(texts, ["fr"] * len(texts), analyzer=subwords)
+    index.save(tmp_path / "bm25")
+    back = LexicalIndex.load(tmp_path / "bm25")
+    for term, column in back.vocabulary.items():
+        assert back.scores({term: 1.0}).tolist() == index.scores({term: 1.0}).tolist(), term
+
+
+def test_bm25_scores_float16_cannot_hold_are_saved_as_float32(tmp_path):
+    index = LexicalIndex.build(LEXICAL_TEXTS, ["fr"] * len(LEXICAL_TEXTS))
+    index._model.scores["data"] = index.data * 1e5  # past float16's 65 504
+    index.save(tmp_path / "bm25")
+    back = LexicalIndex.load(tmp_path / "bm25")
+    assert back.scores({"cook": 1.0}).tolist() == index.scores({"cook": 1.0}).tolist() != [0.0] * 5
+
+
+def _resave(path, **changes):
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays.update(changes)
+    np.savez_compressed(path, **arrays)
+
+
+@pytest.mark.parametrize("damage", ["chunk past the corpus", "fewer terms", "postings", "score width", "not a number",
+                                    "params", "not a zip"])
+def test_a_damaged_bm25_file_is_a_value_error(tmp_path, damage):
+    texts = _bm25_texts()
+    LexicalIndex.build(texts, ["fr"] * len(texts)).save(tmp_path / "bm25")
+    path = tmp_path / "bm25" / "bm25.npz"
+    with np.load(path) as stored:
+        terms, params = (json.loads(stored[name].tobytes()) for name in ("terms", "params"))
+        df, gaps, scores = stored["df"], stored["gaps"], stored["scores"]
+    as_bytes = lambda value: np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)  # noqa: E731
+    if damage == "chunk past the corpus":
+        _resave(path, params=as_bytes({**params, "num_docs": 300}))
+    elif damage == "fewer terms":
+        _resave(path, terms=as_bytes(terms[: len(df) - 1]))
+    elif damage == "postings":
+        _resave(path, gaps=gaps[:, :-1])
+    elif damage == "score width":
+        _resave(path, scores=np.vstack([scores, scores[:1]]))  # 3 bytes a score
+    elif damage == "not a number":
+        scores = scores.copy()
+        scores[:, 5] = [0x00, 0x7E]  # float16 NaN, low byte first
+        _resave(path, scores=scores)
+    elif damage == "params":
+        _resave(path, params=as_bytes({"k1": 0.5}))
+    else:
+        path.write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError):
+        LexicalIndex.load(tmp_path / "bm25")
 
 
 def test_subword_list_is_fused_and_reported():

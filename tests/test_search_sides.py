@@ -51,9 +51,9 @@ def test_the_index_holds_passage_side_vectors_and_the_bridge_the_embed_side(tmp_
     embedder = SidedEmbedder()
     index = _index(tmp_path, embedder)
     texts = [c.text for c in index.chunks]
-    assert np.allclose(index.vectors, embedder.embed_passages(texts), atol=1e-6)
-    assert not np.allclose(index.vectors, embedder.embed(texts), atol=1e-3)
-    assert np.allclose(index.bridge.vectors, embedder.embed(index.bridge.surfaces), atol=1e-6)
+    assert np.allclose(index.vectors, embedder.embed_passages(texts), atol=1e-3)  # stored as float16
+    assert not np.allclose(index.vectors, embedder.embed(texts), atol=1e-2)
+    assert np.allclose(index.bridge.vectors, embedder.embed(index.bridge.surfaces), atol=1e-3)
 
 
 def test_dense_search_embeds_the_query_side(tmp_path):
