@@ -210,7 +210,7 @@ def open_llama(path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: 
         from llama_cpp import Llama
     except ImportError:
         raise ModelError("llama-cpp-python is not installed; run: bash scripts/install") from None
-    kwargs = dict(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or None, n_gpu_layers=n_gpu_layers,
+    kwargs = dict(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or physical_cores(), n_gpu_layers=n_gpu_layers,
                   verbose=False)
     if use_extra_bufts:
         return Llama(**kwargs)
@@ -228,6 +228,33 @@ def open_llama(path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: 
             return Llama(**kwargs)
         finally:
             low.llama_model_default_params = original
+
+
+def physical_cores(cpus: set[int] | None = None, topology: Path = Path("/sys/devices/system/cpu")) -> int:
+    """The physical cores this process may run on: the threads that write tokens one at a time.
+
+    llama-cpp-python's default, half the logical CPUs, guesses two hardware threads per core; on a
+    machine without them (a 2-core VM) it leaves one core idle while each token is written (29 ms
+    a token for Gemma 270M against 19 ms with both). Cores are counted from the sibling lists in
+    `topology` for the CPUs the process may use; that guess when they cannot be read.
+
+    >>> import tempfile; root = Path(tempfile.mkdtemp())
+    >>> for cpu, siblings in ((0, "0,2"), (1, "1,3"), (2, "0,2"), (3, "1,3")):
+    ...     (root / f"cpu{cpu}/topology").mkdir(parents=True)
+    ...     _ = (root / f"cpu{cpu}/topology/thread_siblings_list").write_text(siblings + "\\n")
+    >>> physical_cores({0, 1, 2, 3}, root), physical_cores({0, 2}, root), physical_cores({0, 1, 9}, root)
+    (2, 1, 1)
+    """
+    if cpus is None:
+        try:
+            cpus = os.sched_getaffinity(0)
+        except (AttributeError, OSError):  # no affinity on this OS
+            return max((os.cpu_count() or 2) // 2, 1)
+    try:
+        cores = {(topology / f"cpu{cpu}/topology/thread_siblings_list").read_text().strip() for cpu in cpus}
+    except OSError:
+        return max(len(cpus) // 2, 1)
+    return max(len(cores), 1)
 
 
 @contextlib.contextmanager

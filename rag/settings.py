@@ -62,7 +62,7 @@ class Settings:
     agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best (0.9: Gemma 0.933, 0.8: 0.950 accuracy)
     # llama.cpp
     n_ctx: int = 2048
-    n_threads: int = 0  # 0: let llama.cpp decide (all physical cores)
+    n_threads: int = 0  # threads writing tokens; 0: the physical cores the process may use
     n_gpu_layers: int = 0  # -1 offloads every layer to the GPU when llama.cpp was built with one
     # `rag ask` hands its question to a background process that keeps the models loaded (rag/warm.py)
     warm: bool = True

@@ -1,0 +1,46 @@
+"""Evidence selection: which sentences are embedded, and that the pick does not depend on it when
+the answering sentence is among the best-covered ones."""
+
+from conftest import FakeEmbedder
+
+from rag import evidence
+from rag.chunking import Chunk
+from rag.evidence import select_evidence
+from rag.lexical import LexicalIndex
+from rag.query import analyse
+from rag.retrieval import Hit
+
+FILLER = [f"Le rapport numéro {i} traite de la météo des régions et des saisons agricoles." for i in range(30)]
+ANSWER = "La boulangerie Martin emploie douze personnes à temps plein."
+
+
+def _hits(sentences: list[str]) -> list[Hit]:
+    text = " ".join(sentences)
+    chunk = Chunk("c1", "doc.txt", 0, len(text), 1, text, "fr")
+    return [Hit(chunk, 1, 1.0)]
+
+
+def test_only_the_best_covered_sentences_are_embedded(monkeypatch):
+    monkeypatch.setattr(evidence, "EMBEDDED_SENTENCES", 5)
+    sentences = FILLER[:15] + [ANSWER] + FILLER[15:]
+    hits = _hits(sentences)
+    lexical = LexicalIndex.build(sentences, ["fr"] * len(sentences))
+    embedder = FakeEmbedder()
+    query = analyse("Combien de personnes emploie la boulangerie Martin ?")
+    picked = select_evidence(query, hits, lexical, embedder, limit=4)
+    question, *embedded = embedder.texts[:6]
+    assert question == query.text and len(embedded) == 5 and ANSWER in embedded
+    assert not any(text in FILLER for text in embedder.texts[6:]), "the rest were not embedded as sentences"
+    assert picked[0].text == ANSWER and picked[0].similarity > 0
+    assert all(e.similarity == 0 for e in picked if e.text not in embedded)
+
+
+def test_the_pick_is_the_same_as_embedding_every_sentence(monkeypatch):
+    sentences = FILLER[:15] + [ANSWER] + FILLER[15:]
+    lexical = LexicalIndex.build(sentences, ["fr"] * len(sentences))
+    query = analyse("Combien de personnes emploie la boulangerie Martin ?")
+    every = select_evidence(query, _hits(sentences), lexical, FakeEmbedder(), limit=4)
+    monkeypatch.setattr(evidence, "EMBEDDED_SENTENCES", 8)
+    few = select_evidence(query, _hits(sentences), lexical, FakeEmbedder(), limit=4)
+    assert few[0].text == every[0].text == ANSWER
+    assert (few[0].score, few[0].coverage, few[0].similarity) == (every[0].score, every[0].coverage, every[0].similarity)
