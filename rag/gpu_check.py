@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TURING = (7, 5)  # CUDA 13 builds for compute capability 7.5 and newer only
+# The oldest driver each CUDA major version runs on (NVIDIA's minor-version compatibility):
+# a library built with CUDA 13 on a 570 driver compiles, then finds no GPU at run time.
+MIN_DRIVER = {12: 525, 13: 580}
 DRIVER_QUERY = ["--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"]
 
 Which = Callable[[str], "str | None"]
@@ -177,6 +180,10 @@ def check_driver(which: Which, run: Run, find_library: FindLibrary) -> tuple[Che
         if gpus:
             return Check("driver", True, f"NVIDIA driver {gpus[0].driver} (nvidia-smi)"), gpus
         reason = (out.strip().splitlines() or ["no GPU listed"])[-1][:160]
+        if "compute_cap" in out:  # the field came with driver 510
+            return Check("driver", False, f"this driver's nvidia-smi cannot report the compute capability ({reason}): "
+                                          "the driver is older than CUDA 12 needs (525 or newer); update it, or "
+                                          "set RAG_CUDA_ARCHITECTURES"), []
         return Check("driver", False, f"nvidia-smi found no usable GPU ({reason}): is the NVIDIA driver loaded, "
                                       "and the GPU visible to this machine or container?"), []
     if find_library("cuda"):
@@ -185,6 +192,23 @@ def check_driver(which: Which, run: Run, find_library: FindLibrary) -> tuple[Che
                                       "(nvidia-utils), or set RAG_CUDA_ARCHITECTURES (e.g. 90)"), []
     return Check("driver", False, "no NVIDIA driver: nvidia-smi not found and libcuda not loadable; install the "
                                   "NVIDIA driver for this GPU"), []
+
+
+def driver_too_old(driver: str, cuda: tuple[int, int] | None) -> str:
+    """Why this driver cannot run what this toolkit builds ('' when it can, or when unknown).
+
+    >>> driver_too_old("570.86.10", (13, 0))
+    'NVIDIA driver 570.86.10 is older than CUDA 13.0 needs (580 or newer): update the driver, or build with a CUDA 12 toolkit'
+    >>> driver_too_old("580.65.06", (13, 0)), driver_too_old("550.1", (12, 4))
+    ('', '')
+    """
+    match = re.match(r"(\d+)", driver)
+    least = MIN_DRIVER.get(cuda[0]) if cuda else None
+    if not match or least is None or int(match.group(1)) >= least:
+        return ""
+    older = " or build with a CUDA 12 toolkit" if cuda[0] >= 13 else ""
+    return (f"NVIDIA driver {driver} is older than CUDA {cuda[0]}.{cuda[1]} needs ({least} or newer): "
+            f"update the driver,{older}").rstrip(",")
 
 
 def check_gpus(gpus: list[Gpu], cuda: tuple[int, int] | None, known_archs: set[str] | None) -> tuple[Check, list[str]]:
@@ -242,7 +266,8 @@ def check_cuda(which: Which = shutil.which, run: Run = run_command, find: Glob =
             report.checks.append(Check("GPU", True, f"RAG_CUDA_ARCHITECTURES={forced} (as given; not read from a GPU)"))
         return report
     driver, gpus = check_driver(which, run, find_library)
-    report.checks.append(driver)
+    too_old = driver_too_old(gpus[0].driver, report.cuda_version) if gpus else ""
+    report.checks.append(Check("driver", False, too_old) if too_old else driver)
     if gpus:
         known = nvcc_architectures(nvcc, run) if nvcc else None
         gpu_check, report.architectures = check_gpus(gpus, report.cuda_version, known)

@@ -147,6 +147,22 @@ def test_a_driver_that_does_not_answer():
     assert "couldn't communicate with the NVIDIA driver" in checks(report)["driver"].detail
 
 
+def test_a_driver_older_than_the_toolkit_needs():
+    """A CUDA 13 build on a 570 driver compiles, then finds no GPU at run time."""
+    report = gpu_check.check_cuda(**Machine(smi="NVIDIA H100 80GB HBM3, 9.0, 570.86.10\n").probes())
+    assert not report.ok
+    assert "driver 570.86.10 is older than CUDA 13.0 needs (580 or newer)" in checks(report)["driver"].detail
+
+
+def test_an_nvidia_smi_too_old_for_compute_cap():
+    machine = Machine()
+    machine.smi = None
+    machine.run = lambda command: (2, 'Field "compute_cap" is not a valid field to query.') \
+        if command[0].endswith("nvidia-smi") else Machine.run(machine, command)
+    detail = checks(gpu_check.check_cuda(**machine.probes()))["driver"].detail
+    assert "cannot report the compute capability" in detail and "525 or newer" in detail
+
+
 def test_libcuda_without_nvidia_smi_points_to_rag_cuda_architectures():
     report = gpu_check.check_cuda(**Machine(programs=("nvcc",)).probes())
     assert "RAG_CUDA_ARCHITECTURES" in checks(report)["driver"].detail
