@@ -50,9 +50,12 @@ class LlamaGenerator:
     generation (`--answer-mode generate`) sends the prompt as one user message through the GGUF's
     own chat template (`create_chat_completion`); the span task stays a raw completion prompt of
     solved examples, which the scan needs (it constrains what follows "Answer:"). Off by default:
-    the measured answers were made without it."""
+    the measured answers were made without it.
 
-    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int | None = 0,
+    `n_gpu_layers` None (the default, auto) puts every layer on the GPU when llama.cpp can
+    offload and none otherwise (rag/compute.py); `compute` then says what it got."""
+
+    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int | None = None,
                  use_extra_bufts: bool = True, constrain_with: str = "scan", chat: bool = False):
         from rag import compute
 
@@ -63,7 +66,8 @@ class LlamaGenerator:
         except ModelError:
             raise
         except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
-            hint = " (with every layer on the GPU: if it does not fit in its memory, set RAG_N_GPU_LAYERS to fewer)" \
+            on_gpu = "every layer" if layers < 0 else f"{layers} layers"
+            hint = f" ({on_gpu} on the GPU: if the model does not fit in its memory, set RAG_N_GPU_LAYERS to fewer)" \
                 if layers != 0 and compute.offload_supported() else ""
             raise ModelError(f"could not load GGUF model {path}: {exc}{hint}") from None
         # what it runs on, for `rag models check` and `rag ask --json`

@@ -248,3 +248,23 @@ def test_the_real_generator_reports_the_cpu_here(tmp_path):
         pytest.skip("this llama.cpp can offload: the GPU side is checked on a GPU machine")
     assert generator.compute.line() == "CPU (llama.cpp built without GPU offload)"
     assert generator.compute.as_json()["layers"] == 31 and generator.compute.as_json()["layers_offloaded"] == 0
+
+
+def test_a_model_that_fails_to_load_with_offload_says_to_offload_fewer_layers(tmp_path, monkeypatch):
+    """llama.cpp 0.3.36 does not fit layers to the GPU's memory: a load that fails with layers on
+    the GPU says which setting gives fewer (faked: a file llama.cpp cannot read, on a build said
+    to offload)."""
+    from rag.errors import ModelError
+    from rag.generation import LlamaGenerator
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF not really")
+    monkeypatch.setattr(compute, "offload_supported", lambda: True)
+    with pytest.raises(ModelError, match="every layer on the GPU: .* set RAG_N_GPU_LAYERS to fewer"):
+        LlamaGenerator("bad", bad)
+    with pytest.raises(ModelError, match="12 layers on the GPU"):
+        LlamaGenerator("bad", bad, n_gpu_layers=12)
+    monkeypatch.setattr(compute, "offload_supported", lambda: False)
+    with pytest.raises(ModelError) as caught:
+        LlamaGenerator("bad", bad)
+    assert "RAG_N_GPU_LAYERS" not in str(caught.value)
