@@ -267,7 +267,7 @@ def models_group(ctx):
                    + (f"  {result.detail}" if result.detail else ""))
     click.echo(_llama_build_line())
     for line in _compute_lines(settings):
-        click.echo(line)
+        click.echo(_safe_terminal(line))  # names from a manifest, devices from the library
 
 
 def _compute_lines(settings: Settings) -> list[str]:
@@ -368,7 +368,7 @@ def check_command(ctx, names):
         # loaded here too, as a question would load it: the layers really offloaded are known then
         generator = LlamaGenerator(entry.name, Path(path), n_ctx=512, n_gpu_layers=settings.n_gpu_layers,
                                    use_extra_bufts=choice.use_extra_bufts)
-        click.echo(f"{entry.name}: compute: {generator.compute.line()}")
+        click.echo(_safe_terminal(f"{entry.name}: compute: {generator.compute.line()}"))
 
 
 def main() -> None:
