@@ -284,8 +284,7 @@ def _compute_lines(settings: Settings) -> list[str]:
     if entry is not None and entry.served_url is not None:
         lines.append(f"compute    {entry.name}: {compute.served(None, models.display_url(entry.served_url)).line()}")
     elif entry is not None and _llama_cpp_loads():
-        state = models.status(entry, settings.manifest_path.parent, settings.models_dir)
-        plan = compute.planned(settings.n_gpu_layers, state.path if state.state == "present" else None)
+        plan = compute.planned(settings.n_gpu_layers)
         lines.append(f"compute    {entry.name}: {plan.line()}")
     try:
         embedder = models.find_entry(entries, settings.embedder or DEFAULT_EMBEDDER, "embedder")

@@ -14,10 +14,8 @@ layer; llama-cpp-python passes -1 as "as many as there are") and only when it ha
 from __future__ import annotations
 
 import ctypes
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 # enum ggml_backend_dev_type (ggml-backend.h of the llama.cpp in llama-cpp-python 0.3.36)
 DEVICE_KINDS = ("CPU", "GPU", "IGPU", "ACCEL", "META")
@@ -164,20 +162,22 @@ def served(requested: int | None, url: str) -> Compute:
     return Compute("server", requested, where=url)
 
 
-def planned(requested: int | None, model: Path | None = None) -> Compute:
+def planned(requested: int | None) -> Compute:
     """The compute a model would get if loaded now, read from the installed library without
-    loading it (`rag models`); the layer count comes from the GGUF file when it can be read."""
+    loading it (`rag models`; the layer count is known once a model is loaded)."""
     supported = offload_supported()
-    layers = gguf_block_count(model) if model is not None else None
-    return describe(requested, resolve_gpu_layers(requested, supported), supported, devices(), layers)
+    return describe(requested, resolve_gpu_layers(requested, supported), supported, devices(supported), None)
 
 
 # ---------------------------------------------------------------- the library's devices
 
-def devices() -> list[Device]:
+def devices(supported: bool = True) -> list[Device]:
     """The devices of llama.cpp's backends (ggml's device registry), through its C API: not
     wrapped by llama-cpp-python 0.3.36, so read with ctypes from the libggml it loads. Empty when
-    the library is missing or does not export them."""
+    the library is missing or does not export them, and for a build that cannot offload
+    (`supported` False: its one device is the CPU, and the CPU path never goes through ctypes)."""
+    if not supported:
+        return []
     try:
         from llama_cpp import _ggml
 
@@ -212,62 +212,3 @@ def _read_devices(lib) -> list[Device]:
 
 def _text(raw: bytes | None) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
-
-
-# ---------------------------------------------------------------- a GGUF file's layer count
-
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_STRING, _ARRAY = 8, 9
-
-
-def gguf_block_count(path: Path) -> int | None:
-    """The `<architecture>.block_count` of a GGUF file (its repeating layers), read from its
-    header without loading the model; None when the file is not a GGUF llama.cpp could read."""
-    try:
-        with Path(path).open("rb") as handle:
-            return _block_count(handle)
-    except (OSError, ValueError, struct.error, UnicodeDecodeError):
-        return None
-
-
-def _block_count(handle) -> int | None:
-    if handle.read(4) != b"GGUF":
-        return None
-    version, = struct.unpack("<I", handle.read(4))
-    if version < 2:  # version 1 used 32-bit counts; llama.cpp no longer reads it either
-        return None
-    _tensors, pairs = struct.unpack("<QQ", handle.read(16))
-    architecture = None
-    for _ in range(pairs):
-        key = _read_string(handle)
-        kind, = struct.unpack("<I", handle.read(4))
-        value = _read_value(handle, kind)
-        if key == "general.architecture":
-            architecture = value
-        elif architecture is not None and key == f"{architecture}.block_count":
-            return int(value)
-    return None
-
-
-def _read_string(handle) -> str:
-    length, = struct.unpack("<Q", handle.read(8))
-    if length > 1 << 20:
-        raise ValueError("implausible string length")
-    return handle.read(length).decode("utf-8")
-
-
-def _read_value(handle, kind: int):
-    if kind in _SCALARS:
-        fmt = _SCALARS[kind]
-        return struct.unpack(fmt, handle.read(struct.calcsize(fmt)))[0]
-    if kind == _STRING:
-        return _read_string(handle)
-    if kind == _ARRAY:
-        item, count = struct.unpack("<IQ", handle.read(12))
-        if item in _SCALARS:  # skipped without reading each item
-            handle.seek(count * struct.calcsize(_SCALARS[item]), 1)
-            return None
-        for _ in range(count):
-            _read_value(handle, item)
-        return None
-    raise ValueError(f"unknown GGUF value type {kind}")

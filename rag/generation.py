@@ -71,7 +71,8 @@ class LlamaGenerator:
                 if layers != 0 and compute.offload_supported() else ""
             raise ModelError(f"could not load GGUF model {path}: {exc}{hint}") from None
         # what it runs on, for `rag models check` and `rag ask --json`
-        self.compute = compute.describe(n_gpu_layers, layers, compute.offload_supported(), compute.devices(),
+        supported = compute.offload_supported()
+        self.compute = compute.describe(n_gpu_layers, layers, supported, compute.devices(supported),
                                         _model_layers(self._llm))
         if constrain_with not in ("scan", "grammar"):
             raise ValueError(f"constrain_with must be 'scan' or 'grammar', not {constrain_with!r}")
