@@ -186,7 +186,7 @@ def ask_command(ctx, question, k, retrieval, index_dir, collection, no_llm, answ
 
     engine = Engine.load(settings)
     if as_json:
-        click.echo(json_text(answer_json(answer(question, engine))))
+        click.echo(json_text(answer_json(answer(question, engine), engine.compute)))
         return
     result = answer(question, engine, on_token=show)
     print_answer(result, "".join(streamed))
@@ -266,6 +266,40 @@ def models_group(ctx):
         click.echo(f"{entry.role:<10} {entry.name:<18} {result.state:<15} {result.path or entry.source}{default}"
                    + (f"  {result.detail}" if result.detail else ""))
     click.echo(_llama_build_line())
+    for line in _compute_lines(settings):
+        click.echo(_safe_terminal(line))  # names from a manifest, devices from the library
+
+
+def _compute_lines(settings: Settings) -> list[str]:
+    """Where the default generator and embedder would compute, read without loading them."""
+    from rag import compute, models
+    from rag.embedders import device_note
+
+    lines = []
+    entries = models.read_manifest(settings.manifest_path)
+    try:
+        entry = models.find_entry(entries, settings.generator, "generator")
+    except RagError:
+        entry = None  # `rag models` lists what there is; a wrong RAG_GENERATOR is said where it is used
+    if entry is not None and entry.served_url is not None:
+        lines.append(f"compute    {entry.name}: {compute.served(None, models.display_url(entry.served_url)).line()}")
+    elif entry is not None and _llama_cpp_loads():
+        plan = compute.planned(settings.n_gpu_layers)
+        lines.append(f"compute    {entry.name}: {plan.line()}")
+    try:
+        embedder = models.find_entry(entries, settings.embedder or DEFAULT_EMBEDDER, "embedder")
+    except RagError:
+        return lines
+    note = device_note(embedder.options.get("loader", "sentence-transformers"), settings.embed_device)
+    return lines + [f"embedding  {embedder.name}: {note}"]
+
+
+def _llama_cpp_loads() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception:  # the llama.cpp line above already says it is not usable
+        return False
+    return True
 
 
 def _llama_build_line() -> str:
@@ -275,12 +309,15 @@ def _llama_build_line() -> str:
     try:
         import llama_cpp
 
-        features = llama_build.installed_features()
+        info = llama_build.system_info()
     except Exception as exc:  # not installed, or a library that does not load on this machine
         return f"llama.cpp  not usable: {type(exc).__name__}: {exc}; run: bash scripts/install"
+    features = llama_build.parse_system_info(info)
     problems = llama_build.portability_problems(features)
     kind = "portable build" if not problems else f"not portable: {', '.join(problems)}"
-    return f"llama.cpp  {getattr(llama_cpp, '__version__', '?')}  {llama_build.describe(features)}  ({kind})"
+    gpu = llama_build.describe_gpu(llama_build.parse_backends(info))
+    return (f"llama.cpp  {getattr(llama_cpp, '__version__', '?')}  {llama_build.describe(features)}  ({kind}"
+            + (f"; GPU backend {gpu})" if gpu else ")"))
 
 
 @models_group.command("fetch")
@@ -309,6 +346,8 @@ def check_command(ctx, names):
     """Load generators once in a child process and remember how they load safely on this CPU
     (done by the install, so the first question does not pay for it)."""
     from rag import models
+    from rag.compute import gpu_layers
+    from rag.generation import LlamaGenerator
     from rag.llama_probe import choose_load
 
     settings: Settings = ctx.obj
@@ -322,9 +361,13 @@ def check_command(ctx, names):
             click.echo(f"{entry.name}: {check_server(entry)}")
             continue
         path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
-        choice = choose_load(Path(path), settings.n_gpu_layers, settings.models_dir)
+        choice = choose_load(Path(path), gpu_layers(settings.n_gpu_layers), settings.models_dir)
         verdict = choice.notice or "loads and generates with llama.cpp's default kernels on this CPU"
         click.echo(f"{entry.name}: {verdict}")
+        # loaded here too, as a question would load it: the layers really offloaded are known then
+        generator = LlamaGenerator(entry.name, Path(path), n_ctx=512, n_gpu_layers=settings.n_gpu_layers,
+                                   use_extra_bufts=choice.use_extra_bufts)
+        click.echo(_safe_terminal(f"{entry.name}: compute: {generator.compute.line()}"))
 
 
 def main() -> None:

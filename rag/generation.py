@@ -50,17 +50,30 @@ class LlamaGenerator:
     generation (`--answer-mode generate`) sends the prompt as one user message through the GGUF's
     own chat template (`create_chat_completion`); the span task stays a raw completion prompt of
     solved examples, which the scan needs (it constrains what follows "Answer:"). Off by default:
-    the measured answers were made without it."""
+    the measured answers were made without it.
 
-    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
+    `n_gpu_layers` None (the default, auto) puts every layer on the GPU when llama.cpp can
+    offload and none otherwise (rag/compute.py); `compute` then says what it got."""
+
+    def __init__(self, name: str, path: Path, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int | None = None,
                  use_extra_bufts: bool = True, constrain_with: str = "scan", chat: bool = False):
+        from rag import compute
+
+        layers = compute.gpu_layers(n_gpu_layers)  # None (auto): all of them where llama.cpp can offload
         try:
             with _quiet_stderr():  # llama.cpp prints notices (sliding-window cache...) not meant for users
-                self._llm = open_llama(path, n_ctx, n_threads, n_gpu_layers, use_extra_bufts)
+                self._llm = open_llama(path, n_ctx, n_threads, layers, use_extra_bufts)
         except ModelError:
             raise
         except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
-            raise ModelError(f"could not load GGUF model {path}: {exc}") from None
+            on_gpu = "every layer" if layers < 0 else f"{layers} layers"
+            hint = f" ({on_gpu} on the GPU: if the model does not fit in its memory, set RAG_N_GPU_LAYERS to fewer)" \
+                if layers != 0 and compute.offload_supported() else ""
+            raise ModelError(f"could not load GGUF model {path}: {exc}{hint}") from None
+        # what it runs on, for `rag models check` and `rag ask --json`
+        supported = compute.offload_supported()
+        self.compute = compute.describe(n_gpu_layers, layers, supported, compute.devices(supported),
+                                        _model_layers(self._llm))
         if constrain_with not in ("scan", "grammar"):
             raise ValueError(f"constrain_with must be 'scan' or 'grammar', not {constrain_with!r}")
         self.name = name
@@ -124,6 +137,16 @@ class LlamaGenerator:
 
         check_grammar(text, self._llm)
         return LlamaGrammar.from_string(text, verbose=False)
+
+
+def _model_layers(llm) -> int | None:
+    """The loaded model's repeating layers (llama.cpp offloads these plus the output layer)."""
+    try:
+        import llama_cpp
+
+        return int(llama_cpp.llama_model_n_layer(llm.model))
+    except Exception:  # a library without the call: the count is only reported
+        return None
 
 
 def line_piece(piece: str, so_far: str) -> tuple[str, bool]:

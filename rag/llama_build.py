@@ -8,6 +8,7 @@ wheel built for the build machine's CPU can never pass for a portable one.
 from __future__ import annotations
 
 import platform
+import re
 import sys
 
 # Compiled in by a native build on a recent Xeon or EPYC; any of them can fault on another CPU, and
@@ -31,11 +32,49 @@ def parse_system_info(info: str) -> dict[str, str]:
     return features
 
 
-def installed_features() -> dict[str, str]:
+def parse_backends(info: str) -> dict[str, dict[str, str]]:
+    """The feature flags of `llama_print_system_info()` by backend: it writes every backend's
+    name and flags on one line ("CUDA : ARCHS = 900 | ... | CPU : SSE3 = 1 | ...").
+
+    >>> parse_backends("CUDA : ARCHS = 900 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX2 = 1 | ")
+    {'CUDA': {'ARCHS': '900', 'USE_GRAPHS': '1'}, 'CPU': {'SSE3': '1', 'AVX2': '1'}}
+    """
+    found: dict[str, dict[str, str]] = {}
+    for name, flags in re.findall(r"(\w+) : (.*?)(?=\s*\w+ : |$)", info.replace("\n", " ")):
+        found[name] = parse_system_info(flags)
+    return found
+
+
+def system_info() -> str:
     import llama_cpp
 
     raw = llama_cpp.llama_print_system_info()
-    return parse_system_info(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def installed_features() -> dict[str, str]:
+    return parse_system_info(system_info())
+
+
+def gpu_backends(backends: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The backends other than the CPU's (and the CPU-side accelerators BLAS and AMX).
+
+    >>> list(gpu_backends({"CUDA": {"ARCHS": "900"}, "CPU": {"AVX2": "1"}, "BLAS": {}}))
+    ['CUDA']
+    """
+    return {name: flags for name, flags in backends.items() if name not in ("CPU", "BLAS", "AMX", "RPC")}
+
+
+def describe_gpu(backends: dict[str, dict[str, str]]) -> str:
+    """The GPU backends compiled in, for `rag models` (empty: none).
+
+    >>> describe_gpu({"CUDA": {"ARCHS": "900", "USE_GRAPHS": "1"}, "CPU": {}})
+    'CUDA (ARCHS 900)'
+    """
+    parts = []
+    for name, flags in gpu_backends(backends).items():
+        parts.append(f"{name} (ARCHS {flags['ARCHS']})" if "ARCHS" in flags else name)
+    return ", ".join(parts)
 
 
 def portability_problems(features: dict[str, str], machine: str | None = None) -> list[str]:
@@ -67,19 +106,28 @@ def describe(features: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "--check" or argv[1] not in ("portable", "native", "custom"):
-        print("usage: python -m rag.llama_build --check portable|native|custom", file=sys.stderr)
+    """`--check KIND [--gpu]`: the installed library is the KIND build (and, with --gpu, holds a
+    GPU backend such as CUDA: a CUDA build that quietly came out CPU-only is caught here)."""
+    if len(argv) not in (2, 3) or argv[0] != "--check" or argv[1] not in ("portable", "native", "custom") \
+            or argv[2:] not in ([], ["--gpu"]):
+        print("usage: python -m rag.llama_build --check portable|native|custom [--gpu]", file=sys.stderr)
         return 2
     try:
-        features = installed_features()
+        info = system_info()
     except Exception as exc:  # an import failure of the compiled library is the thing being checked
         print(f"llama-cpp-python does not load: {exc}", file=sys.stderr)
         return 1
+    features, backends = parse_system_info(info), parse_backends(info)
     problems = portability_problems(features) if argv[1] == "portable" else []
     if problems:
         print(f"llama.cpp is not the portable build: {', '.join(problems)}", file=sys.stderr)
         return 1
-    print(f"llama.cpp ({argv[1]} build): {describe(features)}")
+    gpu = describe_gpu(backends)
+    if argv[2:] == ["--gpu"] and not gpu:
+        print(f"llama.cpp was built without a GPU backend (it has: {', '.join(backends) or 'none'}); "
+              "see the build log named above", file=sys.stderr)
+        return 1
+    print(f"llama.cpp ({argv[1]} build): {describe(features)}" + (f"; GPU backend {gpu}" if gpu else ""))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rag import answer_type, languages, models, store
 from rag.citations import CheckedSentence, Citation, check, citation_for
+from rag.compute import Compute, gpu_layers
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch
@@ -99,6 +100,13 @@ class Engine:
             self._generator = load_configured_generator(self.settings)
         return self._generator
 
+    @property
+    def compute(self) -> Compute:
+        """What the generator runs on (CPU, or GPU with the layers offloaded); "not loaded" until
+        a question needed it (a refusal, `--no-llm`), so reporting it never loads a model."""
+        found = getattr(self._generator, "compute", None)
+        return found if isinstance(found, Compute) else Compute("", self.settings.n_gpu_layers)
+
     def warm_up(self) -> None:
         """Load the generator and run it once now (when answers use it): the first generation
         after loading is slow, and it should not be the first user's wait."""
@@ -116,7 +124,7 @@ def load_configured_embedder(settings: Settings, name: str | None = None) -> Emb
     entries = models.read_manifest(settings.manifest_path)
     entry = models.find_entry(entries, name or settings.embedder or DEFAULT_EMBEDDER, "embedder")
     path = models.resolve(entry, settings.manifest_path.parent, settings.models_dir)
-    return load_embedder(entry.name, entry.options.get("loader", "sentence-transformers"), path)
+    return load_embedder(entry.name, entry.options.get("loader", "sentence-transformers"), path, settings.embed_device)
 
 
 def load_configured_generator(settings: Settings) -> Generator:
@@ -131,7 +139,7 @@ def load_configured_generator(settings: Settings) -> Generator:
     path = Path(models.resolve(entry, settings.manifest_path.parent, settings.models_dir))
     # A crash inside llama.cpp cannot be caught here: a child process tries the model first (once
     # per library build, model and CPU) and says which configuration is safe.
-    choice = choose_load(path, settings.n_gpu_layers, settings.models_dir)
+    choice = choose_load(path, gpu_layers(settings.n_gpu_layers), settings.models_dir)
     if choice.notice:
         log.warning(choice.notice)
     return LlamaGenerator(entry.name, path, settings.n_ctx, settings.n_threads, settings.n_gpu_layers,

@@ -17,6 +17,7 @@ import click
 from rag import languages
 
 if TYPE_CHECKING:  # the error path of every command uses safe_terminal: no numpy nor index code for it
+    from rag.compute import Compute
     from rag.pipeline import Answer
     from rag.retrieval import Hit
 
@@ -85,8 +86,10 @@ def hit_json(hit: Hit) -> dict:
     }
 
 
-def answer_json(result: Answer) -> dict:
-    return {
+def answer_json(result: Answer, compute: Compute | None = None) -> dict:
+    """The answer as `rag ask --json` prints it; with `compute` (the engine's), what the
+    generator ran on: {"backend", "gpu_layers_requested", "gpu_layers", "layers_offloaded", ...}."""
+    out = {
         "question": result.question,
         "answer": result.text,
         "citations": [dataclasses.asdict(c) for c in result.citations],
@@ -100,6 +103,9 @@ def answer_json(result: Answer) -> dict:
         "tokens_per_s": result.tokens_per_s,
         "span": _span_json(result),
     }
+    if compute is not None:
+        out["compute"] = compute.as_json()
+    return out
 
 
 def _span_json(result: Answer) -> dict | None:

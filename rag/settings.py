@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ RETRIEVAL_MODES = ("hybrid", "lexical", "dense")
 # How the model answers (with use_llm): "span" copies the few words of the best evidence sentence
 # that answer (rag/span.py), "generate" writes a free sentence that is then checked (rag/citations.py).
 ANSWER_MODES = ("span", "generate")
+EMBED_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 DEFAULT_EMBEDDER = "e5-use-multilingual"  # E5 searches, USE compares (rag/embedders.py SearchPair)
 
 
@@ -63,7 +65,12 @@ class Settings:
     # llama.cpp
     n_ctx: int = 2048
     n_threads: int = 0  # threads writing tokens; 0: the physical cores the process may use
-    n_gpu_layers: int = 0  # -1 offloads every layer to the GPU when llama.cpp was built with one
+    # None ("auto", RAG_N_GPU_LAYERS=auto): every layer on the GPU when the installed llama.cpp can
+    # offload, none otherwise; 0 keeps the CPU, -1 offloads all, N offloads N (rag/compute.py)
+    n_gpu_layers: int | None = None
+    # where a sentence-transformers embedder runs: "auto" (cuda when torch sees a GPU), "cpu",
+    # "cuda", "cuda:N"; the bundled default embedders are numpy engines and always run on the CPU
+    embed_device: str = "auto"
     # `rag ask` hands its question to a background process that keeps the models loaded (rag/warm.py)
     warm: bool = True
     warm_idle: float = 600.0  # seconds without a question after which that process exits
@@ -108,10 +115,12 @@ class Settings:
                 raise UsageError(f"{f.name} must be a finite number, not {value}")
         for name, least in (("evidence_sentences", 1), ("span_sentences", 1), ("max_answer_tokens", 1), ("max_question_chars", 1),
                             ("rrf_k", 0), ("n_threads", 0), ("n_gpu_layers", -1)):
-            if getattr(self, name) < least:
+            if getattr(self, name) is not None and getattr(self, name) < least:
                 raise UsageError(f"{name} must be at least {least}, not {getattr(self, name)}")
         if self.n_ctx != 0 and self.n_ctx < 512:
             raise UsageError(f"n_ctx must be 0 (the model's own) or at least 512 tokens, not {self.n_ctx}")
+        if not EMBED_DEVICE.fullmatch(self.embed_device):
+            raise UsageError(f"embed device must be auto, cpu, cuda or cuda:N, not {self.embed_device!r}")
         if not 1.0 <= self.warm_idle <= 7 * 24 * 3600:
             raise UsageError(f"warm_idle must be between 1 and 604800 seconds, not {self.warm_idle}")
         if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight == 0:
@@ -147,6 +156,10 @@ def _parse(name: str, raw: str, type_name: object) -> object:
     from rag.errors import UsageError
 
     type_name = str(type_name)
+    if type_name == "int | None":  # an optional number whose default, None, means "decide for me"
+        if raw.strip().lower() == "auto":
+            return None
+        type_name = "whole number or 'auto'"
     try:
         if "str" in type_name:
             return raw
@@ -160,7 +173,7 @@ def _parse(name: str, raw: str, type_name: object) -> object:
             if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if "int" in type_name:
+        if "int" in type_name or "whole number" in type_name:
             return int(raw)
         if "float" in type_name:
             return float(raw)

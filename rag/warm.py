@@ -364,7 +364,7 @@ class WarmServer:
         finally:
             self.engine._generator = self.engine._generator or engine._generator  # loaded for this question
         if request.get("json"):
-            return {"json": json_text(answer_json(result))}
+            return {"json": json_text(answer_json(result, engine.compute))}
         return {"lines": answer_lines(result, "".join(streamed))}
 
     def reload_if_rebuilt(self) -> None:

@@ -69,12 +69,13 @@ def test_answers_exactly_as_in_process(built, warm_folder):
     loader = Loader()
     server, thread = start_server(settings, loader)
     reply = warm.ask(settings, QUESTION, False, lambda piece: None)
-    local = answer(QUESTION, loader(settings))
+    engine = loader(settings)
+    local = answer(QUESTION, engine)
     assert reply is not None and "lines" in reply
     assert without_timings(reply["lines"]) == without_timings(answer_lines(local, ""))
     assert "Sources:" in "\n".join(reply["lines"])
     as_json = json.loads(warm.ask(settings, QUESTION, True, lambda piece: None)["json"])
-    expected = json.loads(json_text(answer_json(local)))
+    expected = json.loads(json_text(answer_json(local, engine.compute)))
     for record in (as_json, expected):
         record.pop("timings")
     assert as_json == expected

@@ -34,6 +34,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 
+from rag.compute import served
 from rag.errors import ModelError, UsageError
 from rag.generation import STOP, Constraint, line_piece
 from rag.models import ModelEntry, display_url
@@ -78,6 +79,7 @@ class OpenAIServerGenerator:
         self.chat = chat
         self.grammar_field = grammar_field or None
         self.url = display_url(base_url).rstrip("/")
+        self.compute = served(None, self.url)  # where it computes is the server's business
         self._https = parts.scheme == "https"
         self._host, self._port = parts.hostname, port
         self._root = parts.path.rstrip("/")

