@@ -22,6 +22,7 @@ from rag.settings import Settings
 from rag.span import (
     CONFIDENT,
     MAX_UNITS,
+    SHOWN_UNITS,
     SpanChoices,
     locate,
     pick_span,
@@ -217,6 +218,18 @@ def test_pick_span_shows_only_the_best_sentences():
     assert pick_span(model, analyse("Where was the brewery?", "en"), chosen).text == "Brick Lane"  # the best one by default
     assert SENTENCE not in model.prompts[0]
     assert not model.constraints[0].allows(b"1724\n")
+
+
+def test_a_long_sentence_is_shown_around_the_question_terms_and_the_span_found_in_it_whole():
+    before, after = (" ".join(f"{w}{i}" for i in range(60)) for w in ("alpha", "omega"))
+    long = f"{before} and the Old Truman Brewery was founded in 1724 by Joseph Truman, {after} end."
+    model = ScriptedModel("1724")
+    span = pick_span(model, analyse("When was the Old Truman Brewery founded?", "en"), [evidence(1, long)])
+    block = model.prompts[0].rsplit("Question:", 1)[0]
+    assert "alpha0 " not in block and "omega59" not in block
+    assert "alpha59 and the Old Truman Brewery was founded in 1724 by Joseph Truman, omega0" in block
+    assert len(units(block.rsplit("\n", 2)[-2])) == SHOWN_UNITS + 2  # "Text", ":" and the window
+    assert long[span.start:span.end] == "1724" and span.evidence.text == long
 
 
 def test_pick_span_is_none_when_the_model_declines():
