@@ -7,7 +7,7 @@ extracted text, their ratio, and that ratio projected to a larger corpus.
 
 A folder holding documents is indexed first (with `rag index`, into --index, default a temporary
 folder); a folder with a CURRENT pointer is an index and is only measured. The text is the
-extracted text of the documents (documents.jsonl), counted in UTF-8 bytes and in characters; the
+extracted text of the documents (documents.jsonl.gz), counted in UTF-8 bytes and in characters; the
 ratio is index bytes / text bytes.
 
 The projection scales every file with the text except the embedded vocabulary (bridge.npy,
@@ -44,11 +44,9 @@ def measure(root: Path) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
     text_bytes = text_chars = 0
-    with (folder / "documents.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            text = json.loads(line)["text"]
-            text_bytes += len(text.encode("utf-8"))
-            text_chars += len(text)
+    for document in store.read_documents(folder).values():  # format 5, or format 4's plain file
+        text_bytes += len(document.text.encode("utf-8"))
+        text_chars += len(document.text)
     return {
         "index": str(root),
         "build": folder.name,

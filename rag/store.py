@@ -8,6 +8,7 @@ build, and its own checksum: a damaged file is reported at load, by name, before
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import collections
 import json
@@ -34,13 +35,14 @@ FORMAT = "rag-index"
 # 2: documents.jsonl holds the extracted text; chunks hold offsets into it
 # 3: the manifest holds the size and sha256 of each file of the build ("files"), and its own ("checksum")
 # 4: each document and chunk records its language; passages are analysed with their own language pack
-# 5: vectors.npy and bridge.npy hold float16 (read as float32); dense.faiss only for HNSW, and then
+# 5: documents.jsonl.gz and chunks.jsonl.gz, gzip-compressed; vectors.npy and bridge.npy hold float16 (read as float32); dense.faiss only for HNSW, and then
 #    only its graph (the vectors are those of vectors.npy); each bm25s model in one compressed
 #    bm25.npz (float16 scores, gap-coded chunk numbers) instead of bm25s's own files (float32
 #    scores, int32 chunk numbers; benchmarks/index_size.py has the sizes)
 FORMAT_VERSION = 5
 # Builds whose vectors and extracted text a new build may reuse (only their storage changed since)
 REUSABLE_VERSIONS = (4, 5)
+DOCUMENTS, CHUNKS = "documents.jsonl.gz", "chunks.jsonl.gz"  # plain .jsonl in format 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search
 
@@ -152,10 +154,10 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
         staging.mkdir()
         # The extracted text of each document is stored once; chunks are offsets into it, so every
         # quote is exactly that text, whatever the file's format.
-        with (staging / "documents.jsonl").open("w", encoding="utf-8") as out:
+        with _write_records(staging / DOCUMENTS) as out:
             for document in documents:
                 out.write(json.dumps(dataclasses.asdict(document), ensure_ascii=False) + "\n")
-        with (staging / "chunks.jsonl").open("w", encoding="utf-8") as out:
+        with _write_records(staging / CHUNKS) as out:
             for chunk in chunks:
                 record = dataclasses.asdict(chunk)
                 del record["text"]
@@ -213,7 +215,7 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
         import faiss
 
         texts = read_documents(folder)
-        with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
+        with _read_records(folder, CHUNKS) as handle:
             records = [json.loads(line) for line in handle]
         chunks = [Chunk(**r, text=texts[r["source"]].text[r["start"]:r["end"]]) for r in records]
         vectors = _read_vectors(folder / "vectors.npy")
@@ -236,7 +238,7 @@ def load_manifest(root: Path) -> dict:
 def read_documents(folder: Path) -> dict[str, Document]:
     """The documents of a build folder, with their extracted text, by name."""
     documents = {}
-    with (folder / "documents.jsonl").open(encoding="utf-8") as handle:
+    with _read_records(folder, DOCUMENTS) as handle:
         for line in handle:
             record = json.loads(line)
             record["pages"] = tuple(tuple(p) for p in record["pages"])
@@ -250,9 +252,9 @@ def previous_documents(root: Path) -> dict[str, Document]:
     """Documents of the current build by file sha256, to skip parsing unchanged files; {} if none."""
     try:
         folder = current_folder(root)
-        _verify(folder, _read_manifest(folder, REUSABLE_VERSIONS), ["documents.jsonl"])
+        _verify(folder, _read_manifest(folder, REUSABLE_VERSIONS), [_records_name(folder, DOCUMENTS)])
         return {d.sha256: d for d in read_documents(folder).values()}
-    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError, TypeError):
+    except (IndexNotFound, IndexMismatch, OSError, EOFError, ValueError, KeyError, TypeError):
         return {}
 
 
@@ -362,12 +364,12 @@ def _reusable_vectors(root: Path, embedder: Embedder) -> tuple[dict[str, np.ndar
             return {}, {}
         # A damaged file is left out of reuse (and `rag index` so repairs the index); only the
         # files read here are checked: vectors can be reused when, say, dense.faiss is damaged.
-        _verify(folder, manifest, ["vectors.npy", "chunks.jsonl", "bridge.json", "bridge.npy"])
+        _verify(folder, manifest, ["vectors.npy", _records_name(folder, CHUNKS), "bridge.json", "bridge.npy"])
         vectors = _read_vectors(folder / "vectors.npy")
-        with (folder / "chunks.jsonl").open(encoding="utf-8") as handle:
+        with _read_records(folder, CHUNKS) as handle:
             ids = [json.loads(line)["id"] for line in handle]
         bridge = _load_bridge(folder)
-    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError, TypeError):
+    except (IndexNotFound, IndexMismatch, OSError, EOFError, ValueError, KeyError, TypeError):
         return {}, {}
     if len(ids) != len(vectors):
         return {}, {}
@@ -380,6 +382,25 @@ def _load_bridge(folder: Path) -> Bridge:
     if len(pairs) != len(vectors):
         raise ValueError("bridge words and vectors differ in number")
     return Bridge([t for t, _ in pairs], [w for _, w in pairs], vectors)
+
+
+def _write_records(path: Path):
+    """A JSON-lines file written gzip-compressed (the extracted text takes a third of its size)."""
+    return gzip.open(path, "wt", encoding="utf-8", compresslevel=6)
+
+
+def _records_name(folder: Path, name: str) -> str:
+    """The file of `name` records in a build: compressed (format 5), or plain in a format 4 build
+    whose text and vectors a new build reuses."""
+    return name if (folder / name).exists() or not (folder / name.removesuffix(".gz")).exists() \
+        else name.removesuffix(".gz")
+
+
+def _read_records(folder: Path, name: str):
+    found = _records_name(folder, name)
+    if found.endswith(".gz"):
+        return gzip.open(folder / found, "rt", encoding="utf-8")
+    return (folder / found).open(encoding="utf-8")
 
 
 def _compact(vectors: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ def test_damaged_index_keeps_its_files_and_says_rebuild(built):
     from rag import store
 
     folder = store.current_folder(settings.index_dir)
-    (folder / "chunks.jsonl").write_text("{not json")
+    (folder / "chunks.jsonl.gz").write_text("{not json")
     done = rag("search", "boulangerie", "--index", str(settings.index_dir))
     assert_one_line_error(done, 1, "damaged", "rag index")
     assert (folder / "vectors.npy").exists()

@@ -5,6 +5,7 @@ damaged vectors or documents."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.test_cli import assert_one_line_error, rag
 LEXICAL = ["lexical/bm25.npz"]
 SUBWORDS = [name.replace("lexical/", "subwords/", 1) for name in LEXICAL]  # BM25 over character n-grams
 # no dense.faiss: the exact index is made from vectors.npy at load (test_store.py has the HNSW case)
-FILES = ["vectors.npy", "bridge.npy", "bridge.json", "chunks.jsonl", "documents.jsonl", *LEXICAL, *SUBWORDS]
+FILES = ["vectors.npy", "bridge.npy", "bridge.json", "chunks.jsonl.gz", "documents.jsonl.gz", *LEXICAL, *SUBWORDS]
 
 
 def garble(path: Path) -> None:
@@ -154,7 +155,7 @@ def fresh_vectors(settings) -> np.ndarray:
     return FakeEmbedder().embed(texts)
 
 
-@pytest.mark.parametrize("name", ["vectors.npy", "chunks.jsonl", "bridge.npy", "bridge.json"])
+@pytest.mark.parametrize("name", ["vectors.npy", "chunks.jsonl.gz", "bridge.npy", "bridge.json"])
 def test_rag_index_repairs_without_reusing_damaged_vectors(built, name):
     settings, _ = built
     one_letter(store.current_folder(settings.index_dir) / name)
@@ -167,7 +168,7 @@ def test_rag_index_repairs_without_reusing_damaged_vectors(built, name):
     assert np.allclose(index.bridge.vectors, FakeEmbedder().embed(index.bridge.surfaces), atol=1e-3)
 
 
-@pytest.mark.parametrize("name", [*LEXICAL, *SUBWORDS, "documents.jsonl"])
+@pytest.mark.parametrize("name", [*LEXICAL, *SUBWORDS, "documents.jsonl.gz"])
 def test_rag_index_repairs_and_still_reuses_sound_vectors(built, name):
     settings, _ = built
     garble(store.current_folder(settings.index_dir) / name)
@@ -181,11 +182,11 @@ def test_rag_index_repairs_and_still_reuses_sound_vectors(built, name):
 def test_damaged_documents_are_not_reused_when_reindexing(built):
     settings, _ = built
     assert store.previous_documents(settings.index_dir)
-    path = store.current_folder(settings.index_dir) / "documents.jsonl"
-    data = bytearray(path.read_bytes())
+    path = store.current_folder(settings.index_dir) / "documents.jsonl.gz"
+    data = bytearray(gzip.decompress(path.read_bytes()))
     at = data.index(b'"text": "') + len('"text": "')
     data[at] ^= 0x20  # one letter of the first document's text changes case: still valid JSON
-    path.write_bytes(bytes(data))
+    path.write_bytes(gzip.compress(bytes(data)))
     assert store.previous_documents(settings.index_dir) == {}
     store.build(settings.index_dir, load_corpus(settings.corpus_dir), FakeEmbedder(), settings.chunk_chars)
     index = store.load(settings.index_dir)

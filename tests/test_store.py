@@ -95,7 +95,7 @@ def test_missing_index_says_how_to_build_it(tmp_path):
         store.load(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("damage", ["chunks.jsonl", "vectors.npy", "bridge.npy", "lexical/bm25.npz"])
+@pytest.mark.parametrize("damage", ["chunks.jsonl.gz", "vectors.npy", "bridge.npy", "lexical/bm25.npz"])
 def test_damaged_index_is_reported(built, damage):
     settings, _ = built
     folder = store.current_folder(settings.index_dir)
