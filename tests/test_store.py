@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import numpy as np
@@ -135,10 +136,16 @@ def test_other_format_version_is_refused(built):
 def make_version(folder, version: int, float32: bool = True) -> None:
     """Turn a build into one of an older format version (a sound one: its checksums match)."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    if float32:  # as format 4 stored them
+    if float32:  # as format 4 stored them: float32 vectors, plain JSON-lines records
         for name in ("vectors.npy", "bridge.npy"):
             np.save(folder / name, np.load(folder / name).astype(np.float32))
             manifest["files"][name] = {"size": (folder / name).stat().st_size, "sha256": store._sha256(folder / name)}
+        for name in (store.DOCUMENTS, store.CHUNKS):
+            plain = folder / name.removesuffix(".gz")
+            plain.write_bytes(gzip.decompress((folder / name).read_bytes()))
+            (folder / name).unlink()
+            del manifest["files"][name]
+            manifest["files"][plain.name] = {"size": plain.stat().st_size, "sha256": store._sha256(plain)}
     manifest["version"] = version
     manifest["checksum"] = store._manifest_checksum(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest))
