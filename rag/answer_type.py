@@ -30,6 +30,7 @@ _SHORT_YEAR = re.compile(r"(?<![\d.,-])([1-9]\d{2})(?![\d-]|[.,]\d)")
 _ORDINAL = re.compile(r"\b\d{1,2}(?:st|nd|rd|th|e|eme|er|ieme)\b")  # "18th", "XVIIIe" is not caught
 _NAME = re.compile(r"(?<![\w'@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*|(?<![\w'@])[A-Z]{3,}\b")  # an acronym of 3+ letters (IBM, NATO): "AI", "US" are mostly not answers
 _NEAR = 3  # words between a figure and the counted thing
+_TABLE_CELL = " | "  # between the cells of a table row, as rag.ingest writes tables
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     True
     >>> fits(expected("When was the fort built?", "en"), "It was built in the 18th century.", "", "en")
     True
+    >>> t = expected("Combien de nouvelles unités seront construites ?", "fr")
+    >>> fits(t, "Nombre estimé de nouvelles unités qui seront construites sur la période des travaux | 891", "", "fr")
+    True
     """
     if answer_type is None:
         return 1.0
@@ -116,6 +120,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     if answer_type.kind == "figure":
         return float(any(_is_figure(t, p) and t not in asked for t in tokens))
     wanted = p.time_units if answer_type.kind == "duration" else None
+    # a table row ("Nombre estimé de nouvelles unités ... | 891", cells joined by " | " as the
+    # readers write them) names what its figures count in its label cell, however long it is
+    row = tokens if _TABLE_CELL in sentence else []
     for i, token in enumerate(tokens):
         if not _is_figure(token, p):
             continue
@@ -124,7 +131,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
             return 1.0
         # the counted thing after the figure ("2 000 GPU"), or before it, as in a table row
         # ("unités | 891") or a label ("nombre d'unités : 891")
-        around = following + tokens[max(0, i - _NEAR) : i]
+        around = following + tokens[max(0, i - _NEAR) : i] + row
         if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0

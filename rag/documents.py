@@ -45,6 +45,23 @@ class Document:
             page = number
         return page
 
+    def context_at(self, offset: int) -> str:
+        """What the text at `offset` stands under: the document's title and the headings above it,
+        one per level, the outermost first (a regulation's number and town in its title hold for
+        every row of its tables).
+
+        >>> d = Document("r.pdf", "", "0", title="Règlement 1324",
+        ...              headings=((0, "1. Objet", 1), (9, "1.1 Portée", 2), (20, "2. Tarifs", 1), (30, "2.1 Unités", 2)))
+        >>> d.context_at(35)
+        'Règlement 1324\\n2. Tarifs\\n2.1 Unités'
+        """
+        chain: list[tuple[int, str, int]] = []
+        for heading in self.headings:
+            if heading[0] > offset:
+                break
+            chain = [h for h in chain if h[2] < heading[2]] + [heading]
+        return "\n".join(([self.title] if self.title else []) + [text for _, text, _ in chain])
+
     def heading_at(self, offset: int) -> str | None:
         """The last heading that starts at or before `offset`, or None."""
         heading = None

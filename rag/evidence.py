@@ -4,6 +4,7 @@ question, each with its exact offsets in the source file. The model sees only th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from rag import answer_type
 from rag.bridge import question_words
 from rag.chunking import Chunk
+from rag.documents import Document
 from rag.embedders import Embedder
 from rag.lexical import LexicalIndex
 from rag.query import Query
@@ -126,11 +128,14 @@ def select_evidence(
     embedder: Embedder | None,
     limit: int = 4,
     terms: QueryTerms | None = None,
+    documents: Mapping[str, Document] | None = None,
 ) -> list[Evidence]:
     """Score every sentence of the hits: idf-weighted term coverage, dense similarity to the
     question, a small bonus for the passage's rank, and, when the question asks for a kind of
     answer (a figure, a year, a person...), whether the sentence holds one. `terms` are the
-    query's terms as the retriever expanded them; by default the question's own."""
+    query's terms as the retriever expanded them; by default the question's own. `documents`
+    (by name) give the title and headings a sentence stands under, where the question's details
+    may be instead of beside it (`context()`)."""
     candidates: list[tuple[Chunk, int, int, int]] = []  # chunk, start, end, hit rank
     for hit in hits:
         offset = hit.chunk.start
@@ -178,7 +183,7 @@ def select_evidence(
             picked.append(item)
             if len(picked) == limit:
                 break
-    around = [neighbourhood(chunk, start, end) for _, _, _, _, chunk, start, end, _ in picked]
+    around = [context(chunk, start, end, documents) for _, _, _, _, chunk, start, end, _ in picked]
     words_embedder = _Memo(embedder) if embedder is not None else None
     if words_embedder is not None:  # the words that may stand for an unsure detail, in one call
         needed = []
@@ -200,6 +205,27 @@ CLOSE_WORD = 0.7  # embedding similarity at which a word of the text stands for 
 # ('Swiss' for 'Switzerland'; 'north' for 'northern'); swapped details mostly score lower ('China' /
 # 'countries' 0.54, 'Eastern' / 'Western' 0.63), with the multilingual USE embedder on the four evaluation sets
 SAME_NAME_EXTRA = 3  # letters a form of a name may add or drop ('Huguenots', 'Iranian'); more is another word
+
+
+def context(chunk: Chunk, start: int, end: int, documents: Mapping[str, Document] | None = None) -> str:
+    """Where a detail of the question must be for the evidence sentence at file offsets start:end
+    to be about it: the sentence with its neighbours (`neighbourhood`), and the title and headings
+    of its document above it (`Document.context_at`): a table row under 'Règlement 1324' answers a
+    question about règlement 1324. (The file's name is not: with it, 2 unanswerable questions of
+    the devsets found their subject in a name such as 'rapport_tp_sockets_esiee.docx' and got
+    answered, for 1 answerable question no longer refused.)
+
+    >>> from rag.chunking import Chunk
+    >>> c = Chunk("c", "f.pdf", 10, 20, 1, "Unités | 891", "fr")
+    >>> context(c, 10, 20, {c.source: Document(c.source, "", "0", title="Règlement 1324")})
+    'Unités | 891\\nRèglement 1324'
+    """
+    near = neighbourhood(chunk, start, end)
+    document = (documents or {}).get(chunk.source)
+    if document is None:
+        return near
+    above = document.context_at(start)
+    return f"{near}\n{above}" if above else near
 
 
 def neighbourhood(chunk: Chunk, start: int, end: int) -> str:

@@ -162,7 +162,7 @@ def gather(question: str | Query, engine: Engine, k: int,
     terms = engine.retriever.query_terms(query)
     deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
     pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
-                           2 * engine.settings.evidence_sentences, terms)
+                           2 * engine.settings.evidence_sentences, terms, engine.index.texts)
     return deep_hits[:k], pool, terms
 
 

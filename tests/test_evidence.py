@@ -44,3 +44,22 @@ def test_the_pick_is_the_same_as_embedding_every_sentence(monkeypatch):
     few = select_evidence(query, _hits(sentences), lexical, FakeEmbedder(), limit=4)
     assert few[0].text == every[0].text == ANSWER
     assert (few[0].score, few[0].coverage, few[0].similarity) == (every[0].score, every[0].coverage, every[0].similarity)
+
+
+def test_a_detail_in_the_title_or_headings_above_a_table_row_is_found():
+    """A table row does not repeat what its document is about: the regulation's number in the
+    heading above the row holds for it; the same row in a document without that heading lacks it."""
+    from rag.documents import Document
+
+    intro = "Le présent règlement fixe une contribution pour les travaux municipaux."
+    row = "Nombre estimé de nouvelles unités construites pendant les travaux | 891"
+    text = f"{intro}\n\n{row}"
+    chunk = Chunk("c1", "doc.pdf", 0, len(text), 1, text, "fr")
+    lexical = LexicalIndex.build([text, "Règlement 1324 et règlement 1200."], ["fr", "fr"])
+    query = analyse("Combien de nouvelles unités seront construites selon le règlement 1324 ?")
+    titled = Document("doc.pdf", text, "0", headings=((0, "RÈGLEMENT 1324", 1),))
+    plain = Document("doc.pdf", text, "0")
+    found = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"doc.pdf": titled})
+    lacking = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"doc.pdf": plain})
+    assert found[0].text == lacking[0].text == row and found[0].fits
+    assert found[0].unfound == () and lacking[0].unfound == ("1324",)
