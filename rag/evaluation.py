@@ -258,12 +258,20 @@ def answer_text(text: str) -> str:
     """
     match = _extractive_wrapper().match(text)
     if match:
-        rest = _MARKERS.sub("", text[match.end():])
-        quote = match.group(1)
-        if quote[-1:] in ".!?…" and rest.lstrip().startswith("."):  # "« A. » [1]." -> "A."
+        quotes = [match.group(1)]
+        rest = text[match.end():]
+        while (more := _NEXT_QUOTE.match(rest)) is not None:  # "« A. » [1]. « B. » [2]."
+            quotes.append(more.group(1))
+            rest = rest[more.end():]
+        rest = _MARKERS.sub("", rest)
+        if quotes[-1][-1:] in ".!?…" and rest.lstrip().startswith("."):  # "« A. » [1]." -> "A."
             rest = rest.lstrip()[1:]
-        text = quote + rest
+        text = " ".join(quotes) + rest
     return _MARKERS.sub("", text).strip()
+
+
+# a further quote of an extractive answer, after the citation markers of the one before it
+_NEXT_QUOTE = re.compile(r"(?:\s*\[\d+\])+\.?\s*«\s?(.*?)\s?»(?=\s*\[\d+\])", re.DOTALL)
 
 
 def percentile(values: list[float], q: float) -> float | None:

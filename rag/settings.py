@@ -61,6 +61,9 @@ class Settings:
     max_answer_tokens: int = 96
     max_question_chars: int = 2000
     refusal_threshold: float = 0.5  # on the answer policy's score (rag/policy.py), calibrated with `rag eval` on 4 sets
+    # a quoted answer also quotes the second evidence sentence when it scores within this of the
+    # best (the two are too close to tell apart); below 0, never (rag/pipeline.py, `_quotes`)
+    quote_margin: float = 0.1
     agreement_ratio: float = 0.8  # model claims must cite evidence scoring >= this x the best (0.9: Gemma 0.933, 0.8: 0.950 accuracy)
     # llama.cpp
     n_ctx: int = 2048

@@ -59,6 +59,7 @@ def test_exact_match_and_f1_take_the_best_acceptable_answer():
     ("Garry Tan [2][3], PDG [1].", "Garry Tan, PDG."),
     ("D'après les sources : « Il a coûté 6 M$. » [1].", "Il a coûté 6 M$."),
     ("According to the sources: « It cost $6M » [2].", "It cost $6M."),
+    ("According to the sources: « It cost $6M. » [1]. « It was cheap. » [2].", "It cost $6M. It was cheap."),
     ("D'après les sources : « Il a dit « non » hier. » [1]. Les sources divergent : 5 [2], 6 [3].",
      "Il a dit « non » hier. Les sources divergent : 5, 6."),
 ])

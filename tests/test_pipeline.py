@@ -128,3 +128,23 @@ def test_a_figure_the_question_gives_is_no_disagreement(tmp_path):
     engine = Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig("hybrid")), FakeGenerator())
     result = answer("Quel est le budget de l'unité 517 ?", engine, use_llm=False)
     assert "divergent" not in result.text, result.text
+
+
+def test_two_evidence_sentences_too_close_to_tell_apart_are_both_quoted(tmp_path):
+    """Two sentences that match the question as well as each other: the quoted answer gives both,
+    each with its citation (one, with `quote_margin` below 0); a sentence well ahead is quoted alone."""
+    from tests.conftest import engine_over
+
+    files = {"a.txt": "Le marché aux fleurs de Lyon ouvre en juin.\n\nLa mairie publie le programme.",
+             "b.txt": "Le marché aux fleurs de Lyon ouvrait en mai.\n\nLes horaires changent chaque année."}
+    question = "Quand ouvre le marché aux fleurs de Lyon ?"
+    for name in ("one", "two", "three"):
+        (tmp_path / name).mkdir()
+    both = answer(question, engine_over(tmp_path / "one", files), use_llm=False)
+    assert both.mode == "extractive" and len(both.citations) == 2, both.text
+    assert "juin" in both.text and "mai" in both.text and "[1]" in both.text and "[2]" in both.text
+    alone = answer(question, engine_over(tmp_path / "two", files, quote_margin=-1.0), use_llm=False)
+    assert len(alone.citations) == 1 and alone.text.count("«") == 1
+    ahead = answer("Que publie la mairie de Lyon ?", engine_over(tmp_path / "three", files),
+                   use_llm=False)
+    assert len(ahead.citations) == 1, ahead.text
