@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from rag import answer_type
 from rag.bridge import question_words
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.embedders import Embedder
-from rag.lexical import LexicalIndex
+from rag.lexical import SPELLING_MIN_LETTERS, LexicalIndex
 from rag.query import Query
 from rag.retrieval import Hit, QueryTerms
 from rag.text import Lang, analyze, fold, join_numbers, normalize, pack_of, sentence_spans, words
@@ -340,8 +341,15 @@ def _name_words(question: str, lang: Lang) -> dict[str, list[str]]:
 
 def _same_name(a: str, b: str) -> bool:
     """Two spellings of one name: equal, or one the other with at most SAME_NAME_EXTRA letters more
-    or changed at its end ('huguenots'/'huguenot', 'iranian'/'iran'); not 'regexator'/'regex'."""
+    or changed at its end ('huguenots'/'huguenot', 'iranian'/'iran'), or a longer name one letter
+    away (a misspelling: 'celeron'/'celoron'); not 'regexator'/'regex'.
+
+    >>> _same_name("huguenots", "huguenot"), _same_name("celeron", "celoron"), _same_name("regexator", "regex")
+    (True, True, False)
+    """
     short, long = sorted((a, b), key=len)
+    if len(short) >= SPELLING_MIN_LETTERS and Levenshtein.distance(a, b, score_cutoff=1) <= 1:
+        return True
     return len(long) - len(short) <= SAME_NAME_EXTRA and long.startswith(short[: max(3, len(short) - 1)])
 
 

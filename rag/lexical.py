@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from rag.text import Lang, analyze, pack_of, words
 
@@ -38,12 +40,15 @@ FILE = "bm25.npz"
 SCORE_DTYPE = np.float16  # on disk (a relative error of 5e-4 at most); read back as bm25s's float32
 # bm25s's constructor parameters, as its own params.index.json records them
 PARAMS = ("k1", "b", "delta", "method", "idf_method", "dtype", "int_dtype", "backend")
+SPELLING_MIN_LETTERS = 6  # shorter words are one letter away from too many others ('sin', 'sun', 'son')
+SPELLING_LIMIT = 3  # corpus terms a misspelt word may stand for
 
 
 class LexicalIndex:
     def __init__(self, model):
         """`model`: an indexed bm25s.BM25."""
         self._model = model
+        self._terms: list[str] | None = None  # the vocabulary's words, for spelled_like()
 
     @classmethod
     def build(cls, texts: list[str], languages: list[str], k1: float = K1, b: float = B,
@@ -138,6 +143,21 @@ class LexicalIndex:
     @property
     def vocabulary(self) -> dict[str, int]:
         return self._model.vocab_dict
+
+    def spelled_like(self, term: str) -> list[str]:
+        """Terms of the corpus one letter away from `term` (a letter added, dropped or changed:
+        'celeron' for 'celoron', 'frenchman' for 'frenchmen'), for a word of at least
+        SPELLING_MIN_LETTERS letters; none for a shorter word, a number or a term the corpus uses.
+
+        >>> LexicalIndex.build(["Céloron led the expedition.", "The Frenchmen won."], ["en", "en"]).spelled_like("celeron")
+        ['celoron']
+        """
+        if len(term) < SPELLING_MIN_LETTERS or not term.isalpha() or term in self.vocabulary:
+            return []
+        if self._terms is None:
+            self._terms = [t for t in self.vocabulary if len(t) >= SPELLING_MIN_LETTERS - 1 and t.isalpha()]
+        found = process.extract(term, self._terms, scorer=Levenshtein.distance, score_cutoff=1, limit=SPELLING_LIMIT)
+        return sorted(match for match, _, _ in found)
 
     @property
     def size(self) -> int:

@@ -61,6 +61,7 @@ class QueryTerms:
 
 
 FUSIONS = ("score", "rrf")
+SPELLING_SIMILARITY = 0.9  # how much of a question term a corpus term one letter away holds
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ class Retriever:
         """Weighted BM25 terms of a query. In a corpus of several languages, each term also
         stands for the same word as the other languages' packs analyse it ('wikipedi' for
         'wikipedia'). A question in another language than the corpus, or over a corpus of several,
-        also gets, for each word the corpus never uses, the corpus terms closest in meaning."""
+        also gets, for each word the corpus never uses, the corpus terms closest in meaning; and in
+        any corpus, a word it never uses stands for its terms one letter away (a misspelling,
+        `LexicalIndex.spelled_like`)."""
         query = query if isinstance(query, Query) else analyse(query, self.index.language, self.index.languages)
         weights = query.weights
         stand_ins: dict[str, dict[str, float]] = {}
@@ -113,9 +116,13 @@ class Retriever:
                 for variant in analyze(word, other):
                     if variant != term and term in weights:
                         stand_ins.setdefault(term, {})[variant] = 1.0
+        vocabulary = self.index.lexical.vocabulary
+        for term in weights:  # a misspelt name ('Celeron' for 'Céloron') stands for the corpus's spelling
+            if term not in vocabulary and not any(v in vocabulary for v in stand_ins.get(term, ())):
+                for match in self.index.lexical.spelled_like(term):
+                    stand_ins.setdefault(term, {})[match] = SPELLING_SIMILARITY
         if self.embedder is None or (query.language == self.index.language and len(self.index.languages) == 1):
             return QueryTerms(weights, stand_ins)
-        vocabulary = self.index.lexical.vocabulary
         unknown = [(w, t) for w, t in question_words(query.text, query.terms_language)
                    if t not in vocabulary and t in weights and not any(v in vocabulary for v in stand_ins.get(t, ()))]
         if not unknown:
