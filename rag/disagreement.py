@@ -92,9 +92,6 @@ def figures(evidence: Evidence) -> list[Figure]:
             for value, number, unit, word in parse_figures(evidence.text, evidence.language)]
 
 
-_MONEY_UNITS = frozenset(("dollars", "euros", "yuans", "pounds", "livres"))
-
-
 def relevant_units(question: str, units: set[str], lang: Lang) -> set[str]:
     """Units the question is about: those whose words it uses, and money if it asks about money
     (the pack's money words).
@@ -107,7 +104,7 @@ def relevant_units(question: str, units: set[str], lang: Lang) -> set[str]:
     p = pack_of(lang)
     asked = set(fold(question).replace("-", " ").replace("'", " ").split())
     money = bool(asked & p.money_words)
-    money_units = _MONEY_UNITS | set(p.currencies.values())
+    money_units = {unit for other in languages.packs() for unit in other.currencies.values()}
     return {u for u in units if set(u.split()) & asked - p.stopwords or (money and u in money_units)}
 
 

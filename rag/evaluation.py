@@ -162,19 +162,16 @@ def token_f1(prediction: str, answers: Iterable[str], lang: str | None = None) -
     return best
 
 
-# Articles SQuAD's normalisation drops, by language. The English ones are SQuAD v2's own and are
-# dropped whatever the language (as its official script does); a French question drops the French
-# ones too. An entry ending in an apostrophe is an elided article, dropped where it is glued to the
-# next word ("l'entraînement" -> "entraînement").
-ARTICLES: dict[str, tuple[str, ...]] = {
-    "en": ("a", "an", "the"),
-    "fr": ("le", "la", "les", "l'", "un", "une", "des", "du", "de", "d'"),
-}
-
-
 @lru_cache(maxsize=8)
 def _article_patterns(language: str) -> tuple[re.Pattern | None, re.Pattern]:
-    articles = dict.fromkeys(ARTICLES["en"] + ARTICLES.get(language, ()))
+    """The articles SQuAD's normalisation drops (the language packs' `articles`). The English ones
+    are SQuAD v2's own and are dropped whatever the language (as its official script does); a
+    French question drops the French ones too. An entry ending in an apostrophe is an elided
+    article, dropped where it is glued to the next word ("l'entraînement" -> "entraînement")."""
+    from rag import languages
+
+    own = languages.pack(language).articles if language in languages.codes() else ()
+    articles = dict.fromkeys(languages.pack("en").articles + own)
     elided = [a[:-1] for a in articles if a.endswith("'")]
     whole = [a for a in articles if not a.endswith("'")]
     return (re.compile(rf"\b(?:{'|'.join(map(re.escape, elided))})'") if elided else None,
@@ -189,7 +186,7 @@ def _is_punctuation(char: str) -> bool:
 
 def squad_normalize(text: str, language: str = "en") -> str:
     """SQuAD v2's answer normalisation: lower case, punctuation removed, articles removed
-    (`ARTICLES`), whitespace collapsed. Accents and number forms are kept, as SQuAD keeps them.
+    (the language packs' `articles`), whitespace collapsed. Accents and number forms are kept, as SQuAD keeps them.
 
     >>> squad_normalize("The Cat  sat, on a mat!")
     'cat sat on mat'

@@ -89,6 +89,7 @@ class LanguagePack:
     sentence_pronouns: tuple[str, ...]
     inversion: re.Pattern | None  # a pronoun after the verb ("a-t-il") that is no follow-up marker
     abbreviations: frozenset[str]
+    articles: tuple[str, ...] = ()  # dropped by SQuAD-style answer normalisation; "l'": elided
     strings: dict[str, str] = field(default_factory=dict)
     span: SpanTask | None = None
 
@@ -151,6 +152,7 @@ def pack(code: str) -> LanguagePack:
         sentence_pronouns=tuple(followup["sentence_pronouns"]),
         inversion=re.compile(followup["inversion"]) if followup.get("inversion") else None,
         abbreviations=frozenset(w.lower() for w in data["sentences"]["abbreviations"]),
+        articles=tuple(data["articles"]),
         strings=dict(data["strings"]),
         span=_span_task(data["span"]),
     )
