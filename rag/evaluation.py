@@ -185,8 +185,9 @@ def _is_punctuation(char: str) -> bool:
 
 
 def squad_normalize(text: str, language: str = "en") -> str:
-    """SQuAD v2's answer normalisation: lower case, punctuation removed, articles removed
-    (the language packs' `articles`), whitespace collapsed. Accents and number forms are kept, as SQuAD keeps them.
+    """SQuAD v2's answer normalisation: lower case, punctuation removed, articles removed (the
+    language packs' `articles`), whitespace collapsed. Accents and number forms are kept, as SQuAD
+    keeps them.
 
     >>> squad_normalize("The Cat  sat, on a mat!")
     'cat sat on mat'
