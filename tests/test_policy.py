@@ -35,6 +35,14 @@ def test_a_negated_question_is_not_answered_by_the_sentence_that_does_not_negate
     assert result.refused and result.refusal_reason == "negation" and result.citations == []
 
 
+def test_a_question_about_the_non_members_is_not_answered_by_a_sentence_about_the_members(engine):
+    """"non-" negates what follows: the French settlers are not the non-French ones."""
+    refused = answer("How many non-French settlers were outnumbered by the British colonists?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "negation"
+    plain = answer("How many French settlers were outnumbered by the British colonists?", engine, use_llm=False)
+    assert not plain.refused and "twenty to one" in plain.text
+
+
 def test_a_question_about_what_the_corpus_never_mentions_is_refused(engine):
     result = answer("How many manuscripts did the abbey's scriptorium copy?", engine, use_llm=False)
     assert result.refused and result.refusal_reason == "unknown-terms"

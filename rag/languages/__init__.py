@@ -106,6 +106,8 @@ class LanguagePack:
         (True, False)
         >>> pack("en").negates("It didn't happen."), pack("en").negates("No later than 1754.")
         (True, False)
+        >>> pack("en").negates("How many non-Muslims live there?"), pack("en").negates("Infantry No. 15")
+        (True, False)
         """
         return bool(self.negation.search(_fold(text).replace("\u2019", "'")))
 
