@@ -63,3 +63,16 @@ def test_a_detail_in_the_title_or_headings_above_a_table_row_is_found():
     lacking = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"doc.pdf": plain})
     assert found[0].text == lacking[0].text == row and found[0].fits
     assert found[0].unfound == () and lacking[0].unfound == ("1324",)
+
+
+def test_a_hyphenated_name_written_in_the_text_is_held_in_another_language():
+    """'Station-de-Biologie' in an English question is analysed by the English stemmer, in a French
+    text by the French one: the terms differ, but the name written in the text is held."""
+    from rag.evidence import unfound_details
+    from rag.retrieval import QueryTerms
+
+    query = analyse("How many bird species visit the Station-de-Biologie reserve?", "en", ("fr", "en"))
+    terms = QueryTerms(query.weights)
+    held = unfound_details(query, terms, "La réserve de la Station-de-Biologie accueille 85 espèces.", "fr")
+    missing = unfound_details(query, terms, "La réserve du Mont-Tremblant accueille 85 espèces.", "fr")
+    assert held == () and "biologi" in missing
