@@ -95,6 +95,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     True
     >>> fits(expected("When was the fort built?", "en"), "It was built in the 18th century.", "", "en")
     True
+    >>> fits(expected("Combien de temps sont-ils conservés ?", "fr"), "Ils sont conservés un an.", "", "fr")
+    True
     >>> t = expected("Combien de nouvelles unités seront construites ?", "fr")
     >>> fits(t, "Nombre estimé de nouvelles unités qui seront construites sur la période des travaux | 891", "", "fr")
     True
@@ -124,6 +126,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     # readers write them) names what its figures count in its label cell, however long it is
     row = tokens if _TABLE_CELL in sentence else []
     for i, token in enumerate(tokens):
+        if wanted is not None and token in p.one_words and tokens[i + 1 : i + 2] and tokens[i + 1] in wanted:
+            return 1.0  # "un an", "a year": one, written as the article
         if not _is_figure(token, p):
             continue
         following = tokens[i + 1 : i + 1 + _NEAR]

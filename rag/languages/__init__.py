@@ -74,6 +74,7 @@ class LanguagePack:
     number_words: frozenset[str]
     magnitudes: dict[str, float]
     time_units: frozenset[str]
+    one_words: frozenset[str]  # "un", "a": one only before a unit of time ("un an", "a year")
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     currencies: dict[str, str]
@@ -144,7 +145,8 @@ def pack(code: str) -> LanguagePack:
         markers=frozenset(_fold(w) for w in data["markers"]),
         negation=re.compile(data["negation"]),
         number_words=frozenset(numbers["words"]), magnitudes=dict(numbers["magnitudes"]),
-        time_units=frozenset(numbers["time_units"]), calendar=frozenset(numbers["calendar"]),
+        time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
+        calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
