@@ -18,6 +18,7 @@ from rag.languages import LanguagePack
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2009\u2007\u2008\u200a\u3000"), " ")
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2019\u2018\u02bc\u00b4`"), "'")
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?(?:'[a-z]+)?")
+_DIGIT = re.compile(r"[0-9]")  # tokens are ASCII
 
 Lang = Union[str, LanguagePack]
 
@@ -31,10 +32,31 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_SPACES).translate(_APOSTROPHES)
 
 
+class _Unmarked(dict):
+    """A `str.translate` table that drops combining marks (accents once decomposed) and keeps
+    every other character; filled as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_UNMARKED = _Unmarked()
+
+
+@lru_cache(maxsize=1 << 13)
 def fold(text: str) -> str:
-    """Lower case without accents: 'Entraîné à Pékin' -> 'entraine a pekin'."""
-    decomposed = unicodedata.normalize("NFD", normalize(text).lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    """Lower case without accents: 'Entraîné à Pékin' -> 'entraine a pekin'.
+
+    Cached: evidence selection folds the same sentences many times per question.
+
+    >>> fold("Entraîné à Pékin"), fold("L’IA n`est pas"), fold("ﬁn Ångström")
+    ('entraine a pekin', "l'ia n'est pas", 'ﬁn angstrom')
+    """
+    if text.isascii():  # nothing to decompose; of the apostrophes only the backtick is ASCII
+        return text.lower().replace("`", "'")
+    return unicodedata.normalize("NFD", normalize(text).lower()).translate(_UNMARKED)
 
 
 @lru_cache(maxsize=None)
@@ -72,7 +94,11 @@ def words(text: str, lang: Lang) -> list[str]:
     >>> words("Acme's CEO shouldn't pay 2,400 dollars", "en")
     ['acme', 'ceo', "shouldn't", 'pay', '2400', 'dollars']
     """
-    p = pack_of(lang)
+    return list(_words(text, pack_of(lang)))
+
+
+@lru_cache(maxsize=1 << 11)  # evidence selection reads the same sentences many times per question
+def _words(text: str, p: LanguagePack) -> tuple[str, ...]:
     folded = fold(text)
     if p.inversion is not None:  # "poussent-elles", "a-t-il": the verb, without its inverted subject
         folded = p.inversion.sub(" ", folded)
@@ -86,7 +112,7 @@ def words(text: str, lang: Lang) -> list[str]:
             stem, ending = token.split("'", 1)
             token = stem if ending in p.contractions or not stem.isalpha() else token
         out.append(token)
-    return out
+    return tuple(out)
 
 
 def stopwords(lang: Lang) -> frozenset[str]:
@@ -102,10 +128,14 @@ def analyze(text: str, lang: Lang, also_stop: frozenset[str] = frozenset()) -> l
     >>> analyze("How many colonies were founded?", "en")
     ['coloni', 'found']
     """
-    p = pack_of(lang)
+    return list(_analyze(text, pack_of(lang), also_stop))
+
+
+@lru_cache(maxsize=1 << 11)  # as `_words`
+def _analyze(text: str, p: LanguagePack, also_stop: frozenset[str]) -> tuple[str, ...]:
     stop = p.stopwords | also_stop if also_stop else p.stopwords
-    kept = [t for t in words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
-    return [t if any(c.isdigit() for c in t) else p.stem(t) for t in kept]
+    kept = [t for t in _words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
+    return tuple(t if _DIGIT.search(t) else p.stem(t) for t in kept)
 
 
 def query_weights(question: str, lang: Lang, boost: float = 2.0, also_stop: frozenset[str] = frozenset()) -> dict[str, float]:
