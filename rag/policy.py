@@ -21,7 +21,11 @@ French CNIL FAQ with unanswerable questions of our own):
   share of those that are not is taken off the score, `DETAIL_WEIGHT` times;
 - **a price with no sum of money**: a question asking what something costs is not answered by
   evidence that states no amount ("How much will it cost Berlin to rename the streets?" over a
-  sentence with only a year): never a figure with a citation where the documents hold none.
+  sentence with only a year): never a figure with a citation where the documents hold none;
+- **another number for the same thing**: a question that counts with a written number ("the
+  town's *eight* stone bridges") is not answered by a sentence that counts the same thing with
+  another one ("its seven stone bridges") and never with the question's (`other_number`;
+  a figure in digits is a detail the answer must hold anyway).
 
 A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_threshold`) and
 `rag eval`'s sweep over it see every refusal the same way."""
@@ -50,7 +54,8 @@ DETAIL_WEIGHT = 0.6  # score taken off per unit of idf share in details the answ
 @dataclass(frozen=True)
 class Decision:
     score: float  # answerability, or 0 when a rule says the documents do not answer
-    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", "no-amount", or
+    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", "no-amount",
+    # "other-number", or
     # "missing-detail" (the score lost some of its weight for a detail the answer lacks)
 
     def refuse(self, threshold: float) -> bool:
@@ -72,8 +77,50 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "negation")
     if asks_amount(query) and not any(states_amount(e.text, e.language) for e in evidence if e.fits):
         return Decision(0.0, "no-amount")
+    if other_number(query, best.text, best.language):
+        return Decision(0.0, "other-number")
     missing = detail_share(query, best, terms, lexical)
     return Decision(relevance(best) - DETAIL_WEIGHT * missing, "missing-detail" if missing else "")
+
+
+def counted(text: str, lang: str) -> list[tuple[float, frozenset[str], bool]]:
+    """Each number of the text that counts something, in digits or written alone ("seven", not
+    "seven hundred"), with the terms of the two words after it and whether it is written.
+
+    >>> [(v, sorted(a), w) for v, a, w in counted("Its seven stone bridges, 2 mills and two hundred houses", "en")]
+    [(7, ['bridg', 'stone'], True), (2.0, ['mill'], False)]
+    """
+    p = languages.pack(lang)
+    tokens = words(text, p)
+    found = []
+    for i, token in enumerate(tokens):
+        value = float(token) if re.fullmatch(r"\d+(?:\.\d+)?", token) else p.number_values.get(token)
+        beside = tokens[i - 1 : i] + tokens[i + 1 : i + 2]
+        if value is None or any(w in p.number_words or w in p.magnitudes for w in beside):
+            continue
+        after = frozenset(t for w in tokens[i + 1 : i + 3] for t in analyze(w, p))
+        if after:
+            found.append((value, after, token in p.number_values))
+    return found
+
+
+def other_number(query: Query, text: str, lang: str) -> bool:
+    """Whether the text counts what the question counts with a written number ("eight stone
+    bridges"), but with another number ("seven stone bridges"), and never gives the question's.
+    (A question's figure in digits is a detail it must hold anyway: `evidence.unfound_details`.)
+
+    >>> from rag.query import analyse
+    >>> q = analyse("Who built the town's eight bridges?", "en")
+    >>> [other_number(q, t, "en") for t in ("Its seven bridges were built by monks.",
+    ...                                     "Its 8 bridges were built by monks.", "The bridges were built by monks.")]
+    [True, False, False]
+    """
+    asked = [(value, after) for value, after, written in counted(query.text, query.language) if written]
+    if not asked:
+        return False
+    given = counted(text, lang)
+    values = {value for value, _, _ in given}
+    return any(value not in values and any(after & other for _, other, _ in given) for value, after in asked)
 
 
 def asks_amount(query: Query) -> bool:

@@ -216,3 +216,20 @@ def test_the_sentence_after_the_one_naming_the_subject_answers_what_it_did(tmp_p
     })
     _, pool = gather_evidence("What did the Allahabad address inspire?", engine, 5)
     assert "Pakistan movement" in best_answering(pool).text
+
+
+def test_a_question_counting_with_another_written_number_than_the_text_is_refused(tmp_path: Path):
+    """'eight lectures' over 'seven lectures': the text counts the same thing otherwise. The same
+    number, in words or in digits, still answers."""
+    engine = engine_over(tmp_path, {
+        "talks.txt": "Talks\n\nMarta Ruiz's seven English lectures were published in 1934 in a book titled The Reconstruction.\n",
+        "cours.txt": "Les cours\n\nLes 8 cours du soir de l'université ont été publiés en 1950 sous le titre Leçons.\n",
+    })
+    refused = answer("What book were Marta Ruiz's eight English lectures published as?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "other-number"
+    same = answer("What book were Marta Ruiz's seven English lectures published as?", engine, use_llm=False)
+    assert not same.refused and "Reconstruction" in same.text
+    digits = answer("Sous quel titre les huit cours du soir de l'université ont-ils été publiés ?", engine, use_llm=False)
+    assert not digits.refused and "Leçons" in digits.text
+    other = answer("Sous quel titre les neuf cours du soir de l'université ont-ils été publiés ?", engine, use_llm=False)
+    assert other.refused and other.refusal_reason == "other-number"
