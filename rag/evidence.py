@@ -50,11 +50,12 @@ PREVIOUS = 0.3  # share of a sentence's term coverage counted with the sentence 
 # often follows the sentence naming its subject ('This address later inspired...'); 0.25 to 0.35 gain
 # on realdocs (and 0.3-0.35 on squad2-en) and lose nowhere, 0.45 and above loses on cnil-fr (--no-llm,
 # four sets); 0.3 is the middle of that range
-EMBEDDED_SENTENCES = 16  # sentences compared with the question by the embedder, the best covered first: twice
-# the evidence pool of the default settings. Embedding every sentence of the passages (about 42) took
-# 100 ms of the 130 ms of evidence selection; with 16 (and with 10) every answer and policy score of the
-# four sets stayed the same (--no-llm, seeds, squad2-en, realdocs, cnil-fr), as did the first 4 evidence
-# sentences of 80 squad2-en questions (7 pools differed in their last 4)
+EMBEDDED_SENTENCES = 10  # sentences compared with the question by the embedder, the best covered first.
+# Embedding every sentence of the passages (about 42) took 100 ms of the 130 ms of evidence selection;
+# with 16 and with 10 every answer and policy score of the four sets stayed the same (--no-llm, seeds,
+# squad2-en, realdocs, cnil-fr; measured twice, a session apart), as did the first 4 evidence sentences of
+# 80 squad2-en questions (7 pools of 8 differed in their last 4). 10 instead of 16: 14 ms less a question
+# (78 -> 64 ms squad2-en, 117 -> 102 ms cnil-fr, p50 of --no-llm answers in one process)
 ATTRIBUTION_CHARS = 100  # an attribution line ('— Name (@handle) date') is at most this long
 
 
