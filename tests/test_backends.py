@@ -16,10 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import models
@@ -532,16 +534,35 @@ def test_rag_models_lists_and_fetch_skips_a_served_generator(tmp_path):
 
 
 class FakeLlama:
-    """Stands for `llama_cpp.Llama`: records which completion function was called, with what."""
+    """Stands for `llama_cpp.Llama`: records which completion function was called, with what, and
+    what it was given to evaluate (a span is written token by token: `LlamaGenerator._copy`).
+    Its tokens are bytes."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object, dict]] = []
+        self.input_ids: list[int] = []
+        self.n_tokens = 0
+        self._ctx = types.SimpleNamespace(kv_cache_seq_rm=lambda seq, start, end: True)
 
     def tokenize(self, data: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         return list(data)
 
+    def detokenize(self, tokens: list[int], prev_tokens=None) -> bytes:
+        return bytes(tokens)
+
     def token_eos(self) -> int:
         return 0
+
+    def n_vocab(self) -> int:
+        return 256
+
+    def reset(self) -> None:
+        self.n_tokens = 0
+
+    def eval(self, tokens: list[int]) -> None:
+        self.calls.append(("eval", bytes(tokens), {}))
+        self.input_ids = self.input_ids[: self.n_tokens] + list(tokens)
+        self.n_tokens = len(self.input_ids)
 
     def create_completion(self, prompt, **options):
         self.calls.append(("completion", prompt, options))
@@ -558,6 +579,7 @@ def local(chat: bool) -> tuple[LlamaGenerator, FakeLlama]:
     llm = FakeLlama()
     generator._llm, generator.name, generator.constrain_with, generator.chat = llm, "fake", "scan", chat
     generator.lock, generator.last_usage, generator.last_logprobs = threading.Lock(), {}, None
+    generator._last_logits = lambda: np.zeros(256, dtype=np.float32)  # the constraint chooses alone
     return generator, llm
 
 
@@ -565,7 +587,14 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     default, llm = local(chat=False)
     assert "".join(default.stream("Capital?", 8, 0.0)) == "1724"
     assert "".join(default.stream("Answer:", 8, 0.0, constraint=OneOutput())) == "1724"
-    assert [kind for kind, _, _ in llm.calls] == ["completion", "completion"]
+    # the span's prompt, then each token written but the line break that ends it
+    assert llm.calls[1:] == [("eval", b"Answer:", {}), *[("eval", c.encode(), {}) for c in " 172"], ("eval", b"4", {})]
+    assert default.last_logprobs == pytest.approx([-np.log(256)] * 6)
+    assert "".join(default.stream("Answer: again", 8, 0.0, constraint=OneOutput())) == "1724"
+    assert llm.calls[7] == ("eval", b"again", {})  # what the cache holds ("Answer: ") is not read again
+    assert "".join(default.stream("Answer: again", 8, 0.0, constraint=OneOutput())) == "1724"
+    assert llm.calls[13] == ("eval", b"n", {})  # but the last token, for its logits
+    assert [kind for kind, _, _ in llm.calls] == ["completion"] + ["eval"] * 18
 
     chatting, llm = local(chat=True)
     assert "".join(chatting.stream("Capital?", 8, 0.2)) == "Paris."
@@ -574,7 +603,7 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     assert options["stop"] == STOP and options["temperature"] == 0.2 and options["stream"] is True
     assert chatting.last_usage["completion_tokens"] == 2
     assert "".join(chatting.stream("Answer:", 8, 0.0, constraint=OneOutput())) == "1724"
-    assert llm.calls[1][0] == "completion" and "logits_processor" in llm.calls[1][2]
+    assert [kind for kind, _, _ in llm.calls] == ["chat"] + ["eval"] * 6  # a raw prompt, no chat template
 
 
 # --- integration: llama-cpp-python's own server -------------------------------------------------------

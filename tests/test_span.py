@@ -13,7 +13,7 @@ from rag.answer_type import expected as kind_of
 from rag.chunking import Chunk
 from rag.errors import UsageError
 from rag.evidence import Evidence
-from rag.generation import _Scan, check_grammar
+from rag.generation import _choose, _outputs_tree, check_grammar
 from rag.languages import pack
 from rag.pipeline import answer
 from rag.prompting import build_span_prompt
@@ -296,39 +296,36 @@ class FakeLlama:
         return 0
 
 
-class FakeLlamaGenerator:
-    def __init__(self, pieces: list[bytes]):
-        self._llm = FakeLlama(pieces)
-
-
 PIECES = [b"", b" ", b"1", b"7", b"2", b"4", b"\n", b" Joseph", b" Truman", b".", b" 1999", b"J", b"oseph"]
 
 
-def choose(scan: _Scan, written: list[int], **scores: float) -> int:
+def choose(tree: dict, written: list[int], **scores: float) -> int:
     logits = np.full(len(PIECES), -5.0, dtype=np.float32)
     for piece, score in scores.items():
         logits[PIECES.index(piece.encode())] = score
-    kept = scan(np.array([100, 101, 102, *written]), logits)  # a prompt of 3 tokens, then what was written
-    assert np.isinf(np.delete(kept, int(np.argmax(kept)))).all()  # one token left
-    return int(np.argmax(kept))
+    node = tree
+    for token in written:
+        node = node.get(token, {})
+    return _choose(node, logits, end=0)[0]
 
 
-def test_the_scan_keeps_the_most_likely_token_of_an_allowed_output_and_its_probability():
-    logprobs: list[float] = []
-    scan = _Scan(FakeLlamaGenerator(PIECES), SpanChoices(["Joseph Truman 1724."], "en"), logprobs)
-    first = scan(np.array([100, 101, 102]), np.array([9, 5, 0, 0, 0, 0, 0, 4, 3, 0, 8, 0, 0], dtype=np.float32))
-    assert PIECES[int(np.argmax(first))] == b" "  # end of text and " 1999" are not allowed
-    assert logprobs[0] == pytest.approx(5 - np.log(np.exp([9, 5, 0, 0, 0, 0, 0, 4, 3, 0, 8, 0, 0]).sum()), abs=1e-4)
+def test_the_choice_is_the_most_likely_token_of_an_allowed_output_with_its_probability():
+    tree = _outputs_tree(FakeLlama(PIECES), SpanChoices(["Joseph Truman 1724."], "en"))
+    logits = np.array([9, 5, 0, 0, 0, 0, 0, 4, 3, 0, 8, 0, 0], dtype=np.float32)
+    first, logprob = _choose(tree, logits, end=0)
+    assert PIECES[first] == b" "  # end of text and " 1999" are not allowed
+    assert logprob == pytest.approx(5 - np.log(np.exp(logits).sum()), abs=1e-4)
     space = PIECES.index(b" ")
-    assert PIECES[choose(scan, [space], J=9.0, **{"1": 1.0})] == b"1"  # " " then digits only
+    assert PIECES[choose(tree, [space], J=9.0, **{"1": 1.0})] == b"1"  # " " then digits only
     one, seven, two, four = (PIECES.index(p) for p in (b"1", b"7", b"2", b"4"))
-    assert PIECES[choose(scan, [space, one, seven, two, four], **{".": 2.0, "\n": 1.0})] == b"."
+    assert PIECES[choose(tree, [space, one, seven, two, four], **{".": 2.0, "\n": 1.0})] == b"."
+    assert choose(tree, [space, one, seven, two, four, PIECES.index(b"."), PIECES.index(b"\n")], J=9.0) == 0
 
 
-def test_the_scan_allows_only_the_tokenizers_spelling_of_a_word():
-    scan = _Scan(FakeLlamaGenerator(PIECES), SpanChoices(["Joseph Truman."], "en"), [])
+def test_the_choice_allows_only_the_tokenizers_spelling_of_a_word():
+    tree = _outputs_tree(FakeLlama(PIECES), SpanChoices(["Joseph Truman."], "en"))
     # " " + "J" + "oseph" spells " Joseph" too, but the tokenizer writes it " Joseph"
-    assert PIECES[choose(scan, [], **{" ": 9.0, " Joseph": 1.0})] == b" Joseph"
+    assert PIECES[choose(tree, [], **{" ": 9.0, " Joseph": 1.0})] == b" Joseph"
 
 
 # --- the pipeline's span mode (the default with the model) ----------------------------------------
