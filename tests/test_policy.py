@@ -233,3 +233,17 @@ def test_a_question_counting_with_another_written_number_than_the_text_is_refuse
     assert not digits.refused and "Leçons" in digits.text
     other = answer("Sous quel titre les neuf cours du soir de l'université ont-ils été publiés ?", engine, use_llm=False)
     assert other.refused and other.refusal_reason == "other-number"
+
+
+def test_a_negated_question_needs_the_negation_to_bear_on_what_it_asks(tmp_path: Path):
+    """A negation elsewhere in the sentence ('do not match') does not answer 'when was it not
+    repaired'; a sentence negating the repair does."""
+    engine = engine_over(tmp_path, {
+        "bridge.txt": "The bridge\n\nThe records do not match those of the war, when the stone bridge of Alby was "
+                      "repaired in 1760.\n",
+        "mill.txt": "The mill\n\nThe water mill of Corbie was not repaired in 1871, after the great flood.\n",
+    })
+    refused = answer("When was the stone bridge of Alby not repaired?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "negation"
+    answered = answer("When was the water mill of Corbie not repaired?", engine, use_llm=False)
+    assert not answered.refused and "1871" in answered.text
