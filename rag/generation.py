@@ -149,6 +149,9 @@ class LlamaGenerator:
         llm = self._llm
         node = _outputs_tree(llm, constraint)
         prompt_tokens = llm.tokenize(prompt.encode("utf-8"), special=True)
+        if len(prompt_tokens) >= llm.n_ctx():  # as llama-cpp-python's completion says it
+            raise ValueError(f"Requested tokens ({len(prompt_tokens)}) exceed context window of {llm.n_ctx()}")
+        max_tokens = min(max_tokens, llm.n_ctx() - len(prompt_tokens))
         self._read(prompt_tokens)
         end = llm.token_eos()
         decoder = codecs.getincrementaldecoder("utf-8")("ignore")

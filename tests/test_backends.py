@@ -556,6 +556,9 @@ class FakeLlama:
     def n_vocab(self) -> int:
         return 256
 
+    def n_ctx(self) -> int:
+        return 64
+
     def reset(self) -> None:
         self.n_tokens = 0
 
@@ -595,6 +598,8 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     assert "".join(default.stream("Answer: again", 8, 0.0, constraint=OneOutput())) == "1724"
     assert llm.calls[13] == ("eval", b"n", {})  # but the last token, for its logits
     assert [kind for kind, _, _ in llm.calls] == ["completion"] + ["eval"] * 18
+    with pytest.raises(ValueError, match="exceed context window"):  # as llama-cpp-python's completion
+        "".join(default.stream("A" * 64, 8, 0.0, constraint=OneOutput()))
 
     chatting, llm = local(chat=True)
     assert "".join(chatting.stream("Capital?", 8, 0.2)) == "Paris."
