@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -140,6 +142,9 @@ class SentenceTransformerEmbedder:
         return _unit(vectors)
 
 
+CACHED_TEXTS = 4096  # texts whose USE vectors an embedder keeps (8 MB)
+
+
 class UniversalSentenceEncoder:
     """Multilingual Universal Sentence Encoder v3 (pure numpy), 512 dimensions."""
 
@@ -154,11 +159,27 @@ class UniversalSentenceEncoder:
         self._model = USE(threads=threads)
         _use_sentencepiece(self._model)
         self.name = name
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, least recent first
+        self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of the texts. The last CACHED_TEXTS texts embedded are kept: the sentences of
+        a document come back from one question to the next, and each one is embedded once."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _unit(self._model.encode([normalize(t) for t in texts]))
+        keys = [normalize(t) for t in texts]
+        with self._lock:
+            known = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        if missing:
+            known.update(zip(missing, _unit(self._model.encode(missing))))
+        with self._lock:
+            for k in dict.fromkeys(keys):
+                self._cache[k] = known[k]
+                self._cache.move_to_end(k)
+            while len(self._cache) > CACHED_TEXTS:
+                self._cache.popitem(last=False)
+        return np.stack([known[k] for k in keys])
 
 
 def _use_sentencepiece(model) -> None:

@@ -125,3 +125,32 @@ def test_the_multilingual_use_tokenizes_with_sentencepiece_as_its_own_port_does(
     for text in ("L'entraînement a coûté 5,5 M$ avec 2 000 GPU H800.", "Who led the Huguenots to Cuba in 1724?", "", " "):
         assert tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True) == port.encode(text)
     assert use.embed(["Bonjour"]).shape == (1, 512)
+
+
+def test_the_multilingual_use_embeds_each_text_once_and_keeps_a_bounded_number(monkeypatch):
+    """Sentences come back from one question to the next: the vectors of the last CACHED_TEXTS
+    texts are kept, the same as embedding them again, and the oldest go first."""
+    import threading
+    from collections import OrderedDict
+
+    import numpy as np
+
+    class Model:
+        def __init__(self):
+            self.seen: list[str] = []
+
+        def encode(self, texts):
+            self.seen.extend(texts)
+            return np.array([[len(t), 1.0, ord(t[0])] for t in texts], dtype=np.float32)
+
+    use = embedders.UniversalSentenceEncoder.__new__(embedders.UniversalSentenceEncoder)
+    use._model, use._cache, use._lock = Model(), OrderedDict(), threading.Lock()
+    monkeypatch.setattr(embedders, "CACHED_TEXTS", 3)
+    first = use.embed(["alpha", "beta", "alpha"])
+    assert use._model.seen == ["alpha", "beta"] and np.allclose(first[0], first[2])
+    again = use.embed(["beta", "gamma"])
+    assert use._model.seen == ["alpha", "beta", "gamma"] and np.allclose(again[0], first[1])
+    assert np.allclose(np.linalg.norm(again, axis=1), 1.0)
+    use.embed(["delta"])  # four texts: "alpha", the least recently used, is dropped
+    use.embed(["alpha", "beta"])
+    assert use._model.seen == ["alpha", "beta", "gamma", "delta", "alpha"]
