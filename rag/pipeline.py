@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag import answer_type, languages, models, store
+from rag import answer_type, languages, models, policy, store
 from rag.citations import CheckedSentence, Citation, check, citation_for
 from rag.compute import Compute, gpu_layers
 from rag.disagreement import conflicting_figures
@@ -109,7 +109,9 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load the generator and run it once now (when answers use it): the first generation
-        after loading is slow, and it should not be the first user's wait."""
+        after loading is slow, and it should not be the first user's wait. The answer policy's
+        word tables (antonyms) are read now too."""
+        policy.prepare(self.index.languages)
         if self.settings.use_llm:
             pack = languages.pack(self.index.language)
             # in span mode, this leaves the fixed start of the span prompt (its solved examples)

@@ -27,6 +27,11 @@ French CNIL FAQ with unanswerable questions of our own):
 - **a price with no sum of money**: a question asking what something costs is not answered by
   evidence that states no amount ("How much will it cost Berlin to rename the streets?" over a
   sentence with only a year): never a figure with a citation where the documents hold none;
+- **the opposite of what is asked**: a question that reuses a sentence with one word turned into
+  its opposite ("Where was there a *strength* in the British supply chain?" over "Scouts had
+  reported the *weakness* of the British supply chain") is not answered by it (`opposite`): the
+  sentence lacks the question's word, holds an antonym of it (the pack's `antonyms`, from WordNet
+  for English) and shares a word beside it with the question;
 - **another number for the same thing**: a question that counts with a written number ("the
   town's *eight* stone bridges") is not answered by a sentence that counts the same thing with
   another one ("its seven stone bridges") and never with the question's (`other_number`;
@@ -40,6 +45,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag import languages
 from rag.disagreement import parse_figures
@@ -60,7 +66,7 @@ DETAIL_WEIGHT = 0.6  # score taken off per unit of idf share in details the answ
 class Decision:
     score: float  # answerability, or 0 when a rule says the documents do not answer
     reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", "no-amount",
-    # "other-number", or
+    # "other-number", "opposite", or
     # "missing-detail" (the score lost some of its weight for a detail the answer lacks)
 
     def refuse(self, threshold: float) -> bool:
@@ -84,6 +90,8 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "no-amount")
     if other_number(query, best.text, best.language):
         return Decision(0.0, "other-number")
+    if opposite(query, best.text, best.language):
+        return Decision(0.0, "opposite")
     missing = detail_share(query, best, terms, lexical)
     return Decision(relevance(best) - DETAIL_WEIGHT * missing, "missing-detail" if missing else "")
 
@@ -180,6 +188,71 @@ def other_number(query: Query, text: str, lang: str) -> bool:
     given = counted(text, lang)
     values = {value for value, _, _ in given}
     return any(value not in values and any(after & other for _, other, _ in given) for value, after in asked)
+
+
+OPPOSITE_REACH = 2  # content words on either side of a word that must be shared with the question
+
+
+@lru_cache(maxsize=None)
+def _opposites(lang: str) -> dict[str, frozenset[str]]:
+    """The pack's antonyms as analysed terms: term -> the terms of its antonyms and their
+    irregular forms ('win' -> 'lose', 'lost')."""
+    found: dict[str, set[str]] = {}
+    for word, antonym, forms in languages.pack(lang).antonyms:
+        for term in analyze(word, lang):
+            for other in (antonym, *forms):
+                found.setdefault(term, set()).update(t for t in analyze(other, lang) if t != term)
+    return {term: frozenset(others) for term, others in found.items()}
+
+
+def prepare(codes: tuple[str, ...] | list[str]) -> None:
+    """Read the word tables of these languages now (the English antonyms take about 0.2 s), so the
+    first question does not wait for them."""
+    for code in codes:
+        if code in languages.codes():
+            _opposites(code)
+
+
+def _term_sequence(text: str, lang: str) -> list[str]:
+    """The text's analysed terms in their order (stop words dropped)."""
+    return [t for w in words(text, lang) for t in analyze(w, lang)]
+
+
+def _beside(sequence: list[str], i: int) -> set[str]:
+    return set(sequence[max(0, i - OPPOSITE_REACH) : i]) | set(sequence[i + 1 : i + 1 + OPPOSITE_REACH])
+
+
+def opposite(query: Query, text: str, lang: str) -> bool:
+    """Whether the text says the opposite of a word of the question in the same place: it lacks
+    the question's word, holds one of its antonyms that the question does not, and that antonym
+    has, within OPPOSITE_REACH content words, a term that is as near the question's word. A
+    language whose pack has no antonyms, or a question in another language than the text, is
+    never refused by this rule.
+
+    >>> from rag.query import analyse
+    >>> q = analyse("Where was there a strength in the British supply chain?", "en")
+    >>> [opposite(q, t, "en") for t in ("Scouts reported the weakness of the British supply chain.",
+    ...                                 "Its strength and weakness: the British supply chain.",
+    ...                                 "The British supply chain ran by the lakes; its weakness was known.")]
+    [True, False, False]
+    """
+    if lang != query.terms_language:
+        return False
+    opposites = _opposites(lang)
+    if not opposites:
+        return False
+    asked = _term_sequence(query.text, lang)
+    said = _term_sequence(text, lang)
+    asked_terms, said_terms = set(asked), set(said)
+    for i, term in enumerate(asked):
+        if term in said_terms:
+            continue
+        for other in opposites.get(term, ()):
+            if other in said_terms and other not in asked_terms:
+                near = _beside(asked, i)
+                if any(t == other and near & _beside(said, j) for j, t in enumerate(said)):
+                    return True
+    return False
 
 
 def asks_amount(query: Query) -> bool:

@@ -135,3 +135,25 @@ def test_a_question_in_a_language_no_pack_covers_is_refused_with_what_can_be_ask
 
 def test_refusal_speaks_the_question_language():
     assert refusal("en") != refusal("fr")
+
+
+def test_the_antonyms_file_is_made_from_wordnet_links_and_exception_lists(tmp_path):
+    """scripts/wordnet_antonyms.py on a two-link WordNet: each antonym pointer in both directions,
+    the antonym's irregular forms after it, multi-word and capitalised lemmas left out."""
+    import runpy
+
+    header = "  1 This software and database is being provided to you\n"
+    (tmp_path / "data.adj").write_text(
+        header + "00001740 00 a 01 eastern 0 001 ! 00001800 a 0101 | lying toward the east\n"
+                 "00001800 00 a 02 western 0 Far_West 0 001 ! 00001740 a 0101 | lying toward the west\n")
+    (tmp_path / "data.verb").write_text(
+        header + "00002000 30 v 01 win 0 001 ! 00002100 v 0101 01 + 02 00 | be the winner\n"
+                 "00002100 30 v 01 lose 0 000 01 + 02 00 | fail to win\n")
+    (tmp_path / "data.noun").write_text(header)
+    (tmp_path / "data.adv").write_text(header)
+    for name, lines in {"verb": "lost lose\nwon win\n", "noun": "", "adj": "", "adv": ""}.items():
+        (tmp_path / f"{name}.exc").write_text(lines)
+    module = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "wordnet_antonyms.py"))
+    assert module["antonym_pairs"](tmp_path) == {("eastern", "western"), ("western", "eastern"),
+                                                 ("win", "lose"), ("lose", "win")}
+    assert module["irregular_forms"](tmp_path)["lose"] == {"lost"}

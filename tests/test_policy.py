@@ -247,3 +247,19 @@ def test_a_negated_question_needs_the_negation_to_bear_on_what_it_asks(tmp_path:
     assert refused.refused and refused.refusal_reason == "negation"
     answered = answer("When was the water mill of Corbie not repaired?", engine, use_llm=False)
     assert not answered.refused and "1871" in answered.text
+
+
+def test_a_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
+    """'strength' asked where the sentence says 'weakness' of the same supply chain: refused as the
+    opposite; the same question with the sentence's own word is answered, and so is one whose
+    sentence holds both words."""
+    engine = engine_over(tmp_path, {
+        "army.txt": "The campaign\n\nIn 1756 scouts reported the weakness of the Corbie supply chain near Lake Alby.\n",
+        "fleet.txt": "The fleet\n\nIn 1759 the strength and the weakness of the Marlow convoy system were weighed at Dunmore.\n",
+    })
+    refused = answer("Where was there a strength in the Corbie supply chain?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "opposite"
+    answered = answer("Where was there a weakness in the Corbie supply chain?", engine, use_llm=False)
+    assert not answered.refused and "Lake Alby" in answered.text
+    both = answer("Where was the strength of the Marlow convoy system weighed?", engine, use_llm=False)
+    assert not both.refused and "Dunmore" in both.text

@@ -101,6 +101,16 @@ class LanguagePack:
     def text(self, key: str) -> str:
         return self.strings[key]
 
+    @property
+    def antonyms(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(word, its antonym, the antonym's irregular forms) from `packs/<code>-antonyms.tsv`,
+        read on first use; empty for a language without that file.
+
+        >>> [(a, b, forms) for a, b, forms in pack("en").antonyms if a == "win"]
+        [('win', 'lose', ('lost',))]
+        """
+        return _antonyms(self.code)
+
     def negates(self, text: str) -> bool:
         """Whether the text negates what it says ("n'a pas", "did not", "never").
 
@@ -119,6 +129,19 @@ def _stemmer(name: str):
     import Stemmer
 
     return Stemmer.Stemmer(name)
+
+
+@lru_cache(maxsize=None)
+def _antonyms(code: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    path = PACKS / f"{code}-antonyms.tsv"
+    if not path.is_file():
+        return ()
+    pairs = []
+    for line in path.read_text("utf-8").splitlines():
+        if line and not line.startswith("#"):
+            word, antonym, forms = (line.split("\t") + [""])[:3]
+            pairs.append((word, antonym, tuple(forms.split())))
+    return tuple(pairs)
 
 
 def codes() -> tuple[str, ...]:
