@@ -171,23 +171,46 @@ def counted(text: str, lang: str) -> list[tuple[float, frozenset[str], bool]]:
     return found
 
 
+def ranked(text: str, lang: str) -> list[tuple[int, frozenset[str]]]:
+    """Each ordinal word of the text (the pack's `ordinals`) with the terms of the two words after it.
+
+    >>> [(v, sorted(a)) for v, a in ranked("He was second in command, and the third bridge fell.", "en")]
+    [(2, ['command']), (3, ['bridg', 'fell'])]
+    """
+    p = languages.pack(lang)
+    tokens = words(text, p)
+    return [(p.ordinals[token], frozenset(t for w in tokens[i + 1 : i + 3] for t in analyze(w, p)))
+            for i, token in enumerate(tokens) if token in p.ordinals]
+
+
 def other_number(query: Query, text: str, lang: str) -> bool:
     """Whether the text counts what the question counts with a written number ("eight stone
-    bridges"), but with another number ("seven stone bridges"), and never gives the question's.
-    (A question's figure in digits is a detail it must hold anyway: `evidence.unfound_details`.)
+    bridges"), but with another number ("seven stone bridges"), and never gives the question's;
+    or ranks what the question ranks with another ordinal ("third in command" asked, "second in
+    command" said). (A question's figure in digits is a detail it must hold anyway:
+    `evidence.unfound_details`.)
 
     >>> from rag.query import analyse
     >>> q = analyse("Who built the town's eight bridges?", "en")
     >>> [other_number(q, t, "en") for t in ("Its seven bridges were built by monks.",
     ...                                     "Its 8 bridges were built by monks.", "The bridges were built by monks.")]
     [True, False, False]
+    >>> q = analyse("Who was appointed third in command in 1756?", "en")
+    >>> [other_number(q, t, "en") for t in ("In 1756 Abercrombie was his second in command.",
+    ...                                     "In 1756 Abercrombie was his second in command, and Webb his third.")]
+    [True, False]
     """
     asked = [(value, after) for value, after, written in counted(query.text, query.language) if written]
-    if not asked:
-        return False
-    given = counted(text, lang)
-    values = {value for value, _, _ in given}
-    return any(value not in values and any(after & other for _, other, _ in given) for value, after in asked)
+    if _another(asked, [(value, after) for value, after, _ in counted(text, lang)]):
+        return True
+    return _another(ranked(query.text, query.language), ranked(text, lang))
+
+
+def _another(asked: list[tuple[float, frozenset[str]]], given: list[tuple[float, frozenset[str]]]) -> bool:
+    """Whether the text gives, for something the question numbers, only other numbers: a number
+    of the text followed by one of the terms after the question's, and the question's nowhere."""
+    values = {value for value, _ in given}
+    return any(value not in values and any(after & other for _, other in given) for value, after in asked)
 
 
 OPPOSITE_REACH = 2  # content words on either side of a word that must be shared with the question

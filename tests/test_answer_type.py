@@ -21,6 +21,8 @@ from rag.text import detect_language
         ("Qui a fondé la boulangerie ?", "person"),
         ("Quel investisseur a parlé de moment Sputnik ?", "person"),
         ("Which company does Pat Gelsinger chair?", "name"),
+        ("What was the name of the first wooden church?", "name"),
+        ("Quel est le nom du premier four de la boulangerie ?", "name"),
         ("Pourquoi le four a-t-il été changé ?", None),
     ],
 )
@@ -46,6 +48,8 @@ def test_expected_kind_of_answer(question, kind):
         ("What year did the war end?", "The war ended in 732.", True),
         ("Quelle société a livré le four ?", "Le four a été livré par Fourneaux Durand.", True),
         ("Quelle société a livré le four ?", "Le four a été livré le 3 janvier.", False),
+        ("What was the name of the first wooden church?", "A small wooden church was first erected.", False),
+        ("What was the name of the first wooden church?", "The first wooden church was Trinity Church.", True),
         ("Combien a coûté le four ?", "Le four a coûté 250 000 euros.", True),
         ("Combien a coûté le four de 2024 ?", "Le four de 2024 est arrivé.", False),
         ("Combien a coûté le four ?", "date 2024-05 Une boulangerie a ouvert une succursale.", False),

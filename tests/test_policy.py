@@ -235,6 +235,17 @@ def test_a_question_counting_with_another_written_number_than_the_text_is_refuse
     assert other.refused and other.refusal_reason == "other-number"
 
 
+def test_a_question_ranking_with_another_ordinal_than_the_text_is_refused(tmp_path: Path):
+    """'third in command' asked over 'his second in command': another rank; the text's own rank answers."""
+    engine = engine_over(tmp_path, {
+        "army.txt": "The army\n\nIn 1756 Marta Ruiz named Tomas Alby as her second in command at Corbie.\n",
+    })
+    refused = answer("Who did Marta Ruiz name as her third in command at Corbie?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "other-number"
+    same = answer("Who did Marta Ruiz name as her second in command at Corbie?", engine, use_llm=False)
+    assert not same.refused and "Tomas Alby" in same.text
+
+
 def test_a_negated_question_needs_the_negation_to_bear_on_what_it_asks(tmp_path: Path):
     """A negation elsewhere in the sentence ('do not match') does not answer 'when was it not
     repaired'; a sentence negating the repair does."""

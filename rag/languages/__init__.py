@@ -73,6 +73,7 @@ class LanguagePack:
     negation: re.Pattern  # on folded text: the sentence or question negates
     number_words: frozenset[str]
     number_values: dict[str, int]  # written numbers that name one on their own: "eight" -> 8
+    ordinals: dict[str, int]  # ordinal words and their rank: "third" -> 3
     magnitudes: dict[str, float]
     time_units: frozenset[str]
     one_words: frozenset[str]  # "un", "a": one only before a unit of time ("un an", "a year")
@@ -168,7 +169,8 @@ def pack(code: str) -> LanguagePack:
         stopwords=frozenset(_fold(w) for w in data["stopwords"]),
         markers=frozenset(_fold(w) for w in data["markers"]),
         negation=re.compile(data["negation"]),
-        number_words=frozenset(numbers["words"]), number_values=dict(numbers.get("values", {})), magnitudes=dict(numbers["magnitudes"]),
+        number_words=frozenset(numbers["words"]), number_values=dict(numbers.get("values", {})),
+        ordinals=dict(numbers.get("ordinals", {})), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
