@@ -154,6 +154,7 @@ def select_evidence(
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
     passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text, hit.chunk.language)) for hit in hits}
     wanted = query.kind
+    strong = set(query.strong)
     scored = []
     previous_terms: set[str] = set()
     previous_chunk = None
@@ -161,7 +162,11 @@ def select_evidence(
         sentence_terms = set(analyze(text, chunk.language))
         if chunk.id != previous_chunk:
             previous_terms = set()
-        own = sum(w * terms.credit(t, sentence_terms) for t, w in weights.items()) / total
+        # the names and numbers of the sentence before count as the sentence's own: it often
+        # leaves them to it ('Founded as a broad coalition in 1989, it was led by...' after a
+        # sentence naming the FIS); its other words do not (`PREVIOUS` weighs them)
+        carried = sentence_terms | (previous_terms & strong)
+        own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
         paired = sum(w * terms.credit(t, sentence_terms | previous_terms) for t, w in weights.items()) / total
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = (0.75 - PREVIOUS) * own + PREVIOUS * paired + 0.25 * around

@@ -274,3 +274,17 @@ def test_a_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
     assert not answered.refused and "Lake Alby" in answered.text
     both = answer("Where was the strength of the Marlow convoy system weighed?", engine, use_llm=False)
     assert not both.refused and "Dunmore" in both.text
+
+
+def test_a_sentence_answers_about_the_names_of_the_sentence_before_it(tmp_path: Path):
+    """'Founded as a broad coalition in 1989, it...' answers 'When was the Corbie Front founded?': the
+    names it leaves to the sentence before count as its own, so it beats that sentence, which has
+    the names and a year but says nothing of a founding."""
+    engine = engine_over(tmp_path, {
+        "front.txt": "The Corbie Front\n\nThe Corbie Front won sweeping victories in the local elections of the northern "
+                     "provinces and was going to win the national elections of 1991 when voting was canceled by a "
+                     "military coup of the generals. Founded in 1989, it was led by Tomas Alby.\n",
+        "other.txt": "Rallies\n\nThe Corbie Front held rallies across the provinces in 1990.\n",
+    })
+    result = answer("When was the Corbie Front founded?", engine, use_llm=False)
+    assert not result.refused and "1989" in result.text and "1991" not in result.text
