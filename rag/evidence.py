@@ -164,8 +164,11 @@ def select_evidence(
             previous_terms = set()
         # the names and numbers of the sentence before count as the sentence's own: it often
         # leaves them to it ('Founded as a broad coalition in 1989, it was led by...' after a
-        # sentence naming the FIS); its other words do not (`PREVIOUS` weighs them)
+        # sentence naming the FIS); its other words do not (`PREVIOUS` weighs them). So do those
+        # of the title and headings it stands under (a table row under 'Règlement 1324')
         carried = sentence_terms | (previous_terms & strong)
+        if strong - carried and documents and chunk.source in documents:
+            carried |= strong & set(analyze(documents[chunk.source].context_at(start), chunk.language))
         own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
         paired = sum(w * terms.credit(t, sentence_terms | previous_terms) for t, w in weights.items()) / total
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total

@@ -63,6 +63,8 @@ def test_a_detail_in_the_title_or_headings_above_a_table_row_is_found():
     lacking = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"doc.pdf": plain})
     assert found[0].text == lacking[0].text == row and found[0].fits
     assert found[0].unfound == () and lacking[0].unfound == ("1324",)
+    # and the heading's number counts in the row's coverage of the question, as its own words do
+    assert found[0].coverage > lacking[0].coverage
 
 
 def test_a_hyphenated_name_written_in_the_text_is_held_in_another_language():
