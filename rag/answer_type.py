@@ -97,6 +97,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     True
     >>> fits(expected("Combien de temps sont-ils conservés ?", "fr"), "Ils sont conservés un an.", "", "fr")
     True
+    >>> fits(expected("How long has the city been engaged in it?", "en"), "The city has been engaged in it since 2001.", "", "en")
+    True
     >>> t = expected("Combien de nouvelles unités seront construites ?", "fr")
     >>> fits(t, "Nombre estimé de nouvelles unités qui seront construites sur la période des travaux | 891", "", "fr")
     True
@@ -122,6 +124,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     if answer_type.kind == "figure":
         return float(any(_is_figure(t, p) and t not in asked for t in tokens))
     wanted = p.time_units if answer_type.kind == "duration" else None
+    if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
+                                  for t, n in zip(tokens, tokens[1:])):
+        return 1.0  # "since 2001": how long, from when it began
     # a table row ("Nombre estimé de nouvelles unités ... | 891", cells joined by " | " as the
     # readers write them) names what its figures count in its label cell, however long it is
     row = tokens if _TABLE_CELL in sentence else []

@@ -77,6 +77,7 @@ class LanguagePack:
     magnitudes: dict[str, float]
     time_units: frozenset[str]
     one_words: frozenset[str]  # "un", "a": one only before a unit of time ("un an", "a year")
+    since_words: frozenset[str]  # "since", "depuis": before a year, a duration given by its start
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     currencies: dict[str, str]
@@ -172,6 +173,7 @@ def pack(code: str) -> LanguagePack:
         number_words=frozenset(numbers["words"]), number_values=dict(numbers.get("values", {})),
         ordinals=dict(numbers.get("ordinals", {})), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
+        since_words=frozenset(numbers.get("since_words", ())),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
