@@ -66,6 +66,8 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
             continue
         if kind == "count":
             counted = tuple(w for w in match.group(1).split() if w not in p.stopwords)[:2]
+            if counted and counted[0] in p.person_nouns | {n + "s" for n in p.person_nouns}:
+                continue  # "how many people": people are counted under many names (settlers, soldiers)
             if counted:
                 return AnswerType("count", counted)
             continue

@@ -13,6 +13,8 @@ from rag.text import detect_language
     [
         ("Combien de baguettes le four cuit-il ?", "count"),
         ("How many H800 GPUs did DeepSeek use?", "count"),
+        ("How many people lived in the colony?", "figure"),
+        ("Combien de personnes la boulangerie emploie-t-elle ?", "figure"),
         ("Combien a coûté le four ?", "figure"),
         ("Quel est le montant de l'investissement ?", "figure"),
         ("En combien de temps le four a-t-il été livré ?", "duration"),
@@ -37,6 +39,7 @@ def test_expected_kind_of_answer(question, kind):
         ("Combien de baguettes le four cuit-il ?", "Il cuit 2 000 baguettes par jour.", True),
         ("Combien de baguettes le four cuit-il ?", "La boulangerie emploie 12 personnes.", False),
         ("Combien de clients la boulangerie a-t-elle ?", "La boulangerie emploie 12 personnes.", False),
+        ("How many people lived in the colony?", "The colony had roughly 60,000 European settlers.", True),
         ("Depuis combien d'années la boulangerie existe-t-elle ?", "Créée il y a une douzaine d'années.", True),
         ("En combien de temps R1 a-t-il été entraîné ?", "Entraîné en seulement deux mois.", True),
         ("How long has the bakery been open?", "The bakery has been open since 1998.", True),
