@@ -115,7 +115,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     if answer_type.kind == "date":
         return float(any(y not in asked for y in _years(sentence, p))
                      or any(t in p.calendar and t not in asked for t in tokens)
-                     or bool(_ORDINAL.search(fold(sentence))))
+                     or bool(_ORDINAL.search(fold(sentence))) or _named_event(sentence, asked, p))
     if answer_type.kind == "name":
         return float(_has_name(sentence, asked, p))
     if answer_type.kind == "person":
@@ -146,6 +146,27 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0
+
+
+def _named_event(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:
+    """Whether the sentence dates something by a named event the question does not name: one of
+    the pack's `event_words` before a name ("before World War I", "pendant la Fronde").
+
+    >>> from rag.languages import pack
+    >>> _named_event("They wrote most before World War I.", frozenset(), pack("en"))
+    True
+    >>> _named_event("They wrote most before the war.", frozenset(), pack("en"))
+    False
+    """
+    if not p.event_words:
+        return False
+    text = normalize(sentence)
+    for m in re.finditer(r"[^\W\d_]+", text):
+        if fold(m.group()) in p.event_words:
+            after = re.match(rf"\s+(?:(?:{'|'.join(map(re.escape, p.articles))})\s*)?({_NAME.pattern})", text[m.end():])
+            if after and fold(after.group(1)) not in asked:
+                return True
+    return False
 
 
 def _years(sentence: str, p: LanguagePack) -> list[str]:

@@ -52,6 +52,8 @@ def test_expected_kind_of_answer(question, kind):
         ("Who is the CEO of Acme?", "The current chief executive officer is Sofia Brandt.", True),
         ("Who led the attack?", "It was led by Dieskau.", True),
         ("What year did the war end?", "The war ended in 732.", True),
+        ("When did Hobson write most?", "He wrote most before World War I.", True),
+        ("When did Hobson write most?", "He wrote most before the war.", False),
         ("Quelle société a livré le four ?", "Le four a été livré par Fourneaux Durand.", True),
         ("Quelle société a livré le four ?", "Le four a été livré le 3 janvier.", False),
         ("What was the name of the first wooden church?", "A small wooden church was first erected.", False),

@@ -78,6 +78,7 @@ class LanguagePack:
     time_units: frozenset[str]
     one_words: frozenset[str]  # "un", "a": one only before a unit of time ("un an", "a year")
     since_words: frozenset[str]  # "since", "depuis": before a year, a duration given by its start
+    event_words: frozenset[str]  # "before", "pendant": before a named event, a time
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     currencies: dict[str, str]
@@ -174,6 +175,7 @@ def pack(code: str) -> LanguagePack:
         ordinals=dict(numbers.get("ordinals", {})), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
         since_words=frozenset(numbers.get("since_words", ())),
+        event_words=frozenset(numbers.get("event_words", ())),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
