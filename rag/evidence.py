@@ -162,12 +162,15 @@ def select_evidence(
         sentence_terms = set(analyze(text, chunk.language))
         if chunk.id != previous_chunk:
             previous_terms = set()
-        # the names and numbers of the sentence before count as the sentence's own: it often
-        # leaves them to it ('Founded as a broad coalition in 1989, it was led by...' after a
-        # sentence naming the FIS); its other words do not (`PREVIOUS` weighs them). So do those
-        # of the title and headings it stands under (a table row under 'Règlement 1324')
-        carried = sentence_terms | (previous_terms & strong)
-        if strong - carried and documents and chunk.source in documents:
+        # a sentence that names none of the question's names and numbers may leave them to the
+        # sentence before ('Founded as a broad coalition in 1989, it was led by...' after a
+        # sentence naming the FIS) or to the title and headings it stands under (a table row
+        # under 'Règlement 1324'): there they count as its own. Its other words count only
+        # through `PREVIOUS`; and a sentence naming one of them has its own subject ('En
+        # comparaison, OpenAI a utilisé 25 000 GPU A100' after the DeepSeek sentence)
+        leaves_names = not (sentence_terms & strong)
+        carried = sentence_terms | (previous_terms & strong) if leaves_names else sentence_terms
+        if leaves_names and strong - carried and documents and chunk.source in documents:
             carried |= strong & set(analyze(documents[chunk.source].context_at(start), chunk.language))
         own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
         paired = sum(w * terms.credit(t, sentence_terms | previous_terms) for t, w in weights.items()) / total

@@ -288,3 +288,16 @@ def test_a_sentence_answers_about_the_names_of_the_sentence_before_it(tmp_path: 
     })
     result = answer("When was the Corbie Front founded?", engine, use_llm=False)
     assert not result.refused and "1989" in result.text and "1991" not in result.text
+
+
+def test_a_sentence_naming_its_own_subject_does_not_take_the_names_of_the_one_before(tmp_path: Path):
+    """'En comparaison, OpenAI a utilisé 25 000 GPU A100' names its own subject: DeepSeek and H800,
+    named by the sentence before, do not count for it, so the answer quotes the DeepSeek figure first."""
+    engine = engine_over(tmp_path, {
+        "gpu.txt": "Les chiffres\n\nLes chiffres sont révélateurs : le développement de DeepSeek a été réalisé avec "
+                   "seulement 2 000 GPU H800 de Nvidia. En comparaison, il est rapporté qu'OpenAI a utilisé "
+                   "25 000 GPU A100 pour entraîner ChatGPT 4.\n",
+        "autre.txt": "Marché\n\nLe marché des GPU a chuté après l'annonce de DeepSeek.\n",
+    })
+    result = answer("Combien de GPU H800 DeepSeek a-t-il utilisés ?", engine, use_llm=False)
+    assert not result.refused and "2 000 GPU H800" in result.citations[0].quote
