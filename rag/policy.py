@@ -201,9 +201,10 @@ def other_number(query: Query, text: str, lang: str) -> bool:
     [True, False]
     """
     asked = [(value, after) for value, after, written in counted(query.text, query.language) if written]
-    if _another(asked, [(value, after) for value, after, _ in counted(text, lang)]):
+    if asked and _another(asked, [(value, after) for value, after, _ in counted(text, lang)]):
         return True
-    return _another(ranked(query.text, query.language), ranked(text, lang))
+    ranks = ranked(query.text, query.language)
+    return bool(ranks) and _another(ranks, ranked(text, lang))
 
 
 def _another(asked: list[tuple[float, frozenset[str]]], given: list[tuple[float, frozenset[str]]]) -> bool:
