@@ -95,6 +95,7 @@ def answer_json(result: Answer, compute: Compute | None = None) -> dict:
         "citations": [dataclasses.asdict(c) for c in result.citations],
         "passages": [hit_json(h) for h in result.hits],
         "refused": result.refused,
+        "refusal_reason": (result.refusal_reason or None) if result.refused else None,
         "timings": result.timings,
         "language": result.language,
         "mode": result.mode,

@@ -9,6 +9,7 @@ import pytest
 from rag.evidence import best_answering, relevance, unfound_details
 from rag.pipeline import Engine, answer, decision_for, gather_evidence
 from rag.query import analyse
+from rag.render import answer_json
 from rag.retrieval import QueryTerms
 from tests.conftest import engine_over
 
@@ -270,8 +271,10 @@ def test_a_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
     })
     refused = answer("Where was there a strength in the Corbie supply chain?", engine, use_llm=False)
     assert refused.refused and refused.refusal_reason == "opposite"
+    assert answer_json(refused)["refusal_reason"] == "opposite"  # what `rag ask --json` says
     answered = answer("Where was there a weakness in the Corbie supply chain?", engine, use_llm=False)
     assert not answered.refused and "Lake Alby" in answered.text
+    assert answer_json(answered)["refusal_reason"] is None
     both = answer("Where was the strength of the Marlow convoy system weighed?", engine, use_llm=False)
     assert not both.refused and "Dunmore" in both.text
 
