@@ -166,8 +166,8 @@ def select_evidence(
         # sentence before ('Founded as a broad coalition in 1989, it was led by...' after a
         # sentence naming the FIS) or to the title and headings it stands under (a table row
         # under 'Règlement 1324'): there they count as its own. Its other words count only
-        # through `PREVIOUS`; and a sentence naming one of them has its own subject ('En
-        # comparaison, OpenAI a utilisé 25 000 GPU A100' after the DeepSeek sentence)
+        # through `PREVIOUS`; and a sentence naming one of them has its own subject ('In
+        # comparison, another firm used 25 000 GPUs' after the sentence on the firm asked about)
         leaves_names = not (sentence_terms & strong)
         carried = sentence_terms | (previous_terms & strong) if leaves_names else sentence_terms
         if leaves_names and strong - carried and documents and chunk.source in documents:
