@@ -158,6 +158,7 @@ def select_evidence(
     scored = []
     previous_terms: set[str] = set()
     previous_chunk = None
+    asked_terms: dict[str, set[str]] = {}  # the question's own terms, as each language reads them
     for (chunk, start, end, rank), text in zip(candidates, sentence_texts):
         sentence_terms = set(analyze(text, chunk.language))
         if chunk.id != previous_chunk:
@@ -179,6 +180,9 @@ def select_evidence(
         previous_terms, previous_chunk = sentence_terms, chunk.id
         score = coverage + 0.1 / rank  # answerability() uses the coverage and the similarity
         strength = answer_type.strength(_across(wanted, query, chunk.language), text, query.text, chunk.language)
+        if not sentence_terms - asked_terms.setdefault(chunk.language, set(analyze(query.text, chunk.language))):
+            strength = 0.0  # a sentence that only restates the question (a heading) answers nothing
+            score -= 0.5
         fits = strength > 0
         if wanted is not None:  # an answer of that kind is what was asked for
             score += 0.15 if strength == 1 else -0.1 if fits else -0.5

@@ -65,7 +65,7 @@ DETAIL_WEIGHT = 0.6  # score taken off per unit of idf share in details the answ
 @dataclass(frozen=True)
 class Decision:
     score: float  # answerability, or 0 when a rule says the documents do not answer
-    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "no-evidence", "no-amount",
+    reason: str  # "" (answer), "weak-match", "negation", "unknown-terms", "unknown-name", "no-evidence", "no-amount",
     # "other-number", "opposite", or
     # "missing-detail" (the score lost some of its weight for a detail the answer lacks)
 
@@ -78,6 +78,8 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     if not evidence:
         return Decision(0.0, "no-evidence")
     # (a word of a question in another language than the documents is expected to be unknown)
+    if query.language == query.terms_language and unknown_names(query, terms, lexical):
+        return Decision(0.0, "unknown-name")
     if query.language == query.terms_language and \
             unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
@@ -348,6 +350,26 @@ def _category_terms(query: Query) -> frozenset[str]:
     nouns = pack.person_nouns | pack.named_things
     found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
     return frozenset(t for w in found for t in analyze(w, query.terms_language))
+
+
+NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 'Lord'): no rule of its own
+
+
+def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> list[str]:
+    """The question's names (`query.strong`, in letters, at least NAME_LETTERS) that no document
+    writes, in any form: not the term, no stand-in of it (a spelling one letter away), no word
+    starting like it ('Canadian' for 'Canada'). Documents that never name what the question is
+    about do not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield'
+    over a FAQ on the EU-US one). The word for the kind of thing asked is no such name."""
+    vocabulary = lexical.vocabulary
+    frame = _frame_terms(query)
+    unknown = [t for t in sorted(query.strong)
+               if t.isalpha() and len(t) >= NAME_LETTERS and t in terms.weights and t not in frame
+               and t not in vocabulary and not any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
+    if not unknown:
+        return []
+    starts = {t: t if len(t) <= 6 else t[:-2] for t in unknown}
+    return [t for t in unknown if not any(v.startswith(starts[t]) for v in vocabulary)]
 
 
 def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:

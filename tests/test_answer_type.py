@@ -25,6 +25,7 @@ from rag.text import detect_language
         ("Which company does Pat Gelsinger chair?", "name"),
         ("What was the name of the first wooden church?", "name"),
         ("Quel est le nom du premier four de la boulangerie ?", "name"),
+        ("Quel est l'âge minimum pour devenir boulanger ?", "figure"),
         ("Pourquoi le four a-t-il été changé ?", None),
     ],
 )

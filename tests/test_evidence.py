@@ -78,3 +78,18 @@ def test_a_hyphenated_name_written_in_the_text_is_held_in_another_language():
     held = unfound_details(query, terms, "La réserve de la Station-de-Biologie accueille 85 espèces.", "fr")
     missing = unfound_details(query, terms, "La réserve du Mont-Tremblant accueille 85 espèces.", "fr")
     assert held == () and "biologi" in missing
+
+
+def test_a_sentence_that_only_restates_the_question_answers_nothing():
+    """A heading that repeats the question's words ranks high on them and says nothing more: the
+    sentence that names the collective answers."""
+    heading = "Une candidature collective à la présidence du comité"
+    answer = "La candidature est portée par le collectif Rogue, soutenu par de nombreux chercheurs."
+    text = "\n\n".join([heading, answer] + FILLER[:5])
+    lexical = LexicalIndex.build([text, FILLER[5]], ["fr", "fr"])
+    query = analyse("Quel collectif porte la candidature collective à la présidence du comité ?")
+    hits = [Hit(Chunk("c1", "doc.txt", 0, len(text), 1, text, "fr"), 1, 1.0)]
+    picked = select_evidence(query, hits, lexical, FakeEmbedder(), limit=4)
+    assert picked[0].text == answer and picked[0].fits
+    restated = [e for e in picked if e.text == heading]
+    assert restated and not restated[0].fits

@@ -304,3 +304,13 @@ def test_a_sentence_naming_its_own_subject_does_not_take_the_names_of_the_one_be
     })
     result = answer("Combien de GPU H800 DeepSeek a-t-il utilisés ?", engine, use_llm=False)
     assert not result.refused and "2 000 GPU H800" in result.citations[0].quote
+
+
+def test_a_question_naming_what_no_document_names_is_refused(engine):
+    """The abbey's founding is in the corpus; the abbey of Cluny is not, however well the rest of
+    the question matches. A name the corpus writes in another form ('Burgundian') is no such name."""
+    result = answer("When was the Cluny abbey founded by monks from Burgundy?", engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "unknown-name"
+    assert answer("When was the abbey founded?", engine, use_llm=False).text.count("1102") == 1
+    decision = decision_for("When was the abbey that holds a library of books founded by Burgundian monks?", engine, 5)
+    assert decision.reason != "unknown-name"  # (its rare words may still refuse it: "unknown-terms")
