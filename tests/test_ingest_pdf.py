@@ -85,6 +85,27 @@ def test_pages_sentences_running_heads_and_page_numbers(tmp_path: Path):
     assert f"{sentences[1]} {seconds[1]}" in out.text
 
 
+def test_numbered_sections_are_headings_where_the_type_does_not_tell(tmp_path: Path):
+    """Minutes typed in one size: their numbered items are what the sentences below stand under
+    (the address in item 4 is what its resolution is about); a numbered sentence is no heading."""
+    path = tmp_path / "minutes.pdf"
+    c = Canvas(str(path))
+    _page(c, ["1. Opening of the meeting", "", "The meeting opens at 4 pm.", "",
+              "2. Request for 1069 North Boulevard", "", "WHEREAS the project adds 43 dwellings;", "",
+              "3. The minutes of May are adopted.", "", "4. Closing", "", "The meeting closes at 5 pm."])
+    c.save()
+
+    out = read_pdf(path)
+
+    starts = {h: o for o, h, _ in out.headings}
+    assert [(h, level) for _, h, level in out.headings] == [
+        ("1. Opening of the meeting", 1), ("2. Request for 1069 North Boulevard", 1), ("4. Closing", 1)]
+    assert all(out.text[o:].startswith(h) for h, o in starts.items())
+    from rag.documents import Document
+    document = Document("minutes.pdf", out.text, "0", headings=out.headings)
+    assert "1069 North Boulevard" in document.context_at(out.text.index("43 dwellings"))
+
+
 def test_hyphenation_joined_but_real_hyphens_kept(tmp_path: Path):
     path = tmp_path / "hyphens.pdf"
     c = Canvas(str(path))

@@ -60,6 +60,8 @@ _PAGE_LABEL = re.compile(
 _MARKER = re.compile(r"[•●▪■◦‣∙·*−–-]|\(?(?:\d{1,2}|[a-z])[.)°]|\d{1,2}°")
 _BULLET = re.compile(rf"(?:{_MARKER.pattern})\s")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'’”»)]*$")
+# a numbered section's heading: "4. Demande de démolition", "2.1 Situation géographique"
+_SECTION_NUMBER = re.compile(r"(\d{1,2}(?:\.\d{1,2}){1,3}\.?|\d{1,2}\.)\s+[^\W\d_]")
 _LIGATURES = str.maketrans(
     {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 )
@@ -149,6 +151,30 @@ def _split(line, cuts: list[float], word_margin: float) -> list:
     return [p for p in pieces if len(p)]
 
 
+def _numbered_headings(text: str) -> list[tuple[int, str, int]]:
+    """Headings of a text whose type does not tell them: paragraphs of one short line that start
+    with a section number and end without a sentence's punctuation, at the level of their
+    number's depth ('4.' 1, '2.1' 2), their first numbers in order. Fewer than two are none.
+
+    >>> _numbered_headings("1. Ouverture\\n\\nLa séance est ouverte.\\n\\n2. Demande pour le 1069, boulevard Nord\\n\\nAttendu...")
+    [(0, '1. Ouverture', 1), (38, '2. Demande pour le 1069, boulevard Nord', 1)]
+    >>> _numbered_headings("1. Une liste.\\n\\n2 500 euros de frais\\n\\n12 mois de garantie\\n\\n3. Trois")
+    []
+    """
+    found, offset, last = [], 0, 0
+    for para in text.split("\n\n"):
+        match = _SECTION_NUMBER.match(para)
+        if match and "\n" not in para and len(para.split()) <= 15 and " | " not in para \
+                and not _SENTENCE_END.search(para):
+            number = match.group(1).rstrip(".")
+            first = int(number.split(".")[0])
+            if first >= last:
+                found.append((offset, para, number.count(".") + 1))
+                last = first
+        offset += len(para) + 2
+    return found if len(found) >= 2 else []
+
+
 def read_pdf(path: Path) -> Extracted:
     """Read a PDF's text layer; raise Unreadable when it gives no text (a scan, an encrypted or broken
     file). Headings are paragraphs in type 15 % bigger than the body text, short enough to be titles;
@@ -197,6 +223,8 @@ def read_pdf(path: Path) -> Extracted:
 
     sizes = sorted({round(s, 1) for *_, s in headings}, reverse=True)
     headings = [(o, h, min(sizes.index(round(s, 1)) + 1, 6)) for o, h, s in headings]
+    if not headings:  # type that does not set its headings apart: its numbered sections still do
+        headings = _numbered_headings(text)
     with_text = {n for _, n in offsets}
     images_only = [n for n, (_, image) in enumerate(read, 1) if image and n not in with_text]
     notices = [f"{_page_list(images_only)} no text layer (images only)"] if images_only else []
