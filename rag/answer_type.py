@@ -135,7 +135,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     for i, token in enumerate(tokens):
         if wanted is not None and token in p.one_words and tokens[i + 1 : i + 2] and tokens[i + 1] in wanted:
             return 1.0  # "un an", "a year": one, written as the article
-        if not _is_figure(token, p):
+        if not _is_figure(token, p) or token in asked:  # the question's own figure answers nothing
             continue
         following = tokens[i + 1 : i + 1 + _NEAR]
         if wanted is not None and any(t in wanted for t in following):

@@ -152,20 +152,28 @@ def negates_what_is_asked(query: Query, text: str, lang: str) -> bool:
     return False
 
 
+_NAMING_NUMBER = re.compile(r"(?<=[^\W\d_]\s)([A-Z][a-z]+)\s+[A-Z]")  # "...the Seven Years' War"
+
+
 def counted(text: str, lang: str) -> list[tuple[float, frozenset[str], bool]]:
     """Each number of the text that counts something, in digits or written alone ("seven", not
     "seven hundred"), with the terms of the two words after it and whether it is written.
 
+    A written number that begins a name ("the Seven Years' War") counts nothing.
+
     >>> [(v, sorted(a), w) for v, a, w in counted("Its seven stone bridges, 2 mills and two hundred houses", "en")]
     [(7, ['bridg', 'stone'], True), (2.0, ['mill'], False)]
+    >>> counted("The Seven Years' War ended.", "en")
+    []
     """
     p = languages.pack(lang)
     tokens = words(text, p)
+    naming = {fold(m.group(1)) for m in _NAMING_NUMBER.finditer(normalize(text))}
     found = []
     for i, token in enumerate(tokens):
         value = float(token) if re.fullmatch(r"\d+(?:\.\d+)?", token) else p.number_values.get(token)
         beside = tokens[i - 1 : i] + tokens[i + 1 : i + 2]
-        if value is None or any(w in p.number_words or w in p.magnitudes for w in beside):
+        if value is None or token in naming or any(w in p.number_words or w in p.magnitudes for w in beside):
             continue
         after = frozenset(t for w in tokens[i + 1 : i + 3] for t in analyze(w, p))
         if after:

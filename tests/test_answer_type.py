@@ -44,6 +44,8 @@ def test_expected_kind_of_answer(question, kind):
         ("Depuis combien d'années la boulangerie existe-t-elle ?", "Créée il y a une douzaine d'années.", True),
         ("En combien de temps R1 a-t-il été entraîné ?", "Entraîné en seulement deux mois.", True),
         ("How long has the bakery been open?", "The bakery has been open since 1998.", True),
+        ("How long did the fighting last in the Seven Years War?", "It is known as the Seven Years' War.", False),
+        ("How long did the fighting last in the Seven Years War?", "The fighting ended in six years.", True),
         ("Depuis combien de temps la boulangerie est-elle ouverte ?", "Elle est ouverte depuis 1998.", True),
         ("Depuis combien de temps la boulangerie est-elle ouverte ?", "Elle est ouverte au 12 rue Haute.", False),
         ("En quelle année la boulangerie a-t-elle ouvert ?", "Elle a ouvert en 1998 à Lyon.", True),

@@ -314,3 +314,14 @@ def test_a_question_naming_what_no_document_names_is_refused(engine):
     assert answer("When was the abbey founded?", engine, use_llm=False).text.count("1102") == 1
     decision = decision_for("When was the abbey that holds a library of books founded by Burgundian monks?", engine, 5)
     assert decision.reason != "unknown-name"  # (its rare words may still refuse it: "unknown-terms")
+
+
+def test_a_number_that_begins_a_name_counts_nothing():
+    """'Seven Years' in the war's name is not seven years asked about: 'six years' of fighting is
+    no other number; 'seven bridges' asked over 'six bridges' still is."""
+    from rag.policy import other_number
+
+    q = analyse("How long did the fighting last in the Seven Years War?", "en")
+    assert not other_number(q, "On the mainland the fighting was concluded in six years.", "en")
+    q = analyse("Who built the town's seven bridges?", "en")
+    assert other_number(q, "Its six bridges were built by monks.", "en")
