@@ -157,27 +157,34 @@ def select_evidence(
     strong = set(query.strong)
     scored = []
     previous_terms: set[str] = set()
-    previous_chunk = None
+    previous_own: set[str] = set()  # its own words (previous_terms: with the names it leaves to those before)
+    previous_chunk, previous_end = None, 0
     asked_terms: dict[str, set[str]] = {}  # the question's own terms, as each language reads them
     for (chunk, start, end, rank), text in zip(candidates, sentence_texts):
         sentence_terms = set(analyze(text, chunk.language))
         if chunk.id != previous_chunk:
-            previous_terms = set()
+            previous_terms, previous_own = set(), set()
+        elif "\n\n" in chunk.text[previous_end - chunk.start : start - chunk.start]:
+            previous_terms = previous_own  # a new paragraph: only the last sentence's own words
+        previous_names = previous_terms & strong
         # a sentence that names none of the question's names and numbers may leave them to the
-        # sentence before ('Founded as a broad coalition in 1989, it was led by...' after a
-        # sentence naming the FIS) or to the title and headings it stands under (a table row
-        # under 'Règlement 1324'): there they count as its own. Its other words count only
-        # through `PREVIOUS`; and a sentence naming one of them has its own subject ('In
-        # comparison, another firm used 25 000 GPUs' after the sentence on the firm asked about)
+        # sentences before it in its paragraph ('Founded as a broad coalition in 1989, it was led
+        # by...' after a sentence naming the FIS; 'The city's institutions were handed over...
+        # Tension with Paris led to a siege in 1622' after one naming Montpellier) or to the title
+        # and headings it stands under (a table row under 'Règlement 1324'): there they count as
+        # its own. Its other words count only through `PREVIOUS`; and a sentence naming one of
+        # them has its own subject ('In comparison, another firm used 25 000 GPUs' after the
+        # sentence on the firm asked about)
         leaves_names = not (sentence_terms & strong)
-        carried = sentence_terms | (previous_terms & strong) if leaves_names else sentence_terms
+        carried = sentence_terms | previous_names if leaves_names else sentence_terms
         if leaves_names and strong - carried and documents and chunk.source in documents:
             carried |= strong & set(analyze(documents[chunk.source].context_at(start), chunk.language))
         own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
         paired = sum(w * terms.credit(t, sentence_terms | previous_terms) for t, w in weights.items()) / total
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = (0.75 - PREVIOUS) * own + PREVIOUS * paired + 0.25 * around
-        previous_terms, previous_chunk = sentence_terms, chunk.id
+        previous_terms, previous_own = carried, sentence_terms
+        previous_chunk, previous_end = chunk.id, end
         score = coverage + 0.1 / rank  # answerability() uses the coverage and the similarity
         strength = answer_type.strength(_across(wanted, query, chunk.language), text, query.text, chunk.language)
         if not sentence_terms - asked_terms.setdefault(chunk.language, set(analyze(query.text, chunk.language))):

@@ -93,3 +93,21 @@ def test_a_sentence_that_only_restates_the_question_answers_nothing():
     assert picked[0].text == answer and picked[0].fits
     restated = [e for e in picked if e.text == heading]
     assert restated and not restated[0].fits
+
+
+def test_names_carry_through_a_paragraph_and_stop_at_its_end():
+    """'The city' and 'Tension with the capital' are still about Montpellier two sentences on, in
+    the same paragraph; after a blank line the same sentence is about whatever that paragraph is."""
+    def siege_sentence(paragraphs: list[str]):
+        text = "\n\n".join(paragraphs)
+        lexical = LexicalIndex.build([text] + FILLER[:3], ["en"] * 4)
+        query = analyse("France laid siege to Montpellier in what year?", "en")
+        hits = [Hit(Chunk("c1", "doc.txt", 0, len(text), 1, text, "en"), 1, 1.0)]
+        return {e.text: e for e in select_evidence(query, hits, lexical, FakeEmbedder(), limit=4)}
+
+    first = "Montpellier was among the most important of the towns that the edict granted to the Huguenots."
+    second = "The city's political institutions and the university were all handed over to them."
+    third = "Tension with the capital led to a siege by the royal army in 1622."
+    together = siege_sentence([f"{first} {second} {third}"])
+    apart = siege_sentence([f"{first} {second}", third])
+    assert together[third].coverage > apart[third].coverage
