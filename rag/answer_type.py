@@ -123,8 +123,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
             return 1.0
         named = _has_name(sentence, asked, p) or any(t in p.person_nouns and t not in asked for t in tokens)
         return WEAK if named else 0.0
-    if answer_type.kind == "figure":
-        return float(any(_is_figure(t, p) and t not in asked for t in tokens))
+    if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018")
+        return float(any(_is_figure(t, p) and t not in asked and not (tokens[i + 1 : i + 2] and tokens[i + 1] in p.calendar)
+                         and not (i and tokens[i - 1] in p.calendar) for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
                                   for t, n in zip(tokens, tokens[1:])):
