@@ -61,6 +61,8 @@ def test_expected_kind_of_answer(question, kind):
         ("When did Hobson write most?", "He wrote most before World War I.", True),
         ("When did Hobson write most?", "He wrote most before the war.", False),
         ("Quelle société a livré le four ?", "Le four a été livré par Fourneaux Durand.", True),
+        ("Quelle langue parlaient les boulangers de Berlin ?", "Les boulangers de Berlin parlaient le français.", True),
+        ("Which language did the Berlin bakers speak?", "The Berlin bakers spoke French.", True),
         ("Quelle société a livré le four ?", "Le four a été livré le 3 janvier.", False),
         ("What was the name of the first wooden church?", "A small wooden church was first erected.", False),
         ("What was the name of the first wooden church?", "The first wooden church was Trinity Church.", True),
