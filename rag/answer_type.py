@@ -97,6 +97,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     True
     >>> fits(expected("When was the fort built?", "en"), "It was built in the 18th century.", "", "en")
     True
+    >>> fits(expected("Quand le fort a-t-il été bâti ?", "fr"), "Il a été bâti il y a 300 ans.", "", "fr")
+    True
     >>> fits(expected("Combien de temps sont-ils conservés ?", "fr"), "Ils sont conservés un an.", "", "fr")
     True
     >>> fits(expected("How long has the city been engaged in it?", "en"), "The city has been engaged in it since 2001.", "", "en")
@@ -114,6 +116,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         return float(any(y not in asked for y in _years(sentence, p)))
     if answer_type.kind == "date":
         return float(any(y not in asked for y in _years(sentence, p))
+                     or bool(p.time_ago and p.time_ago.search(fold(sentence)))
                      or any(t in p.calendar and t not in asked for t in tokens)
                      or bool(_ORDINAL.search(fold(sentence))) or _named_event(sentence, asked, p))
     if answer_type.kind == "name":
@@ -181,7 +184,7 @@ def _years(sentence: str, p: LanguagePack) -> list[str]:
     found = _YEAR.findall(text)
     for m in _SHORT_YEAR.finditer(text):
         before = fold(text[max(0, m.start() - 12) : m.start()]).split()
-        if before and before[-1] in p.year_prefixes:
+        if before and (before[-1] in p.year_prefixes or re.sub(r"^\w+['’]", "", before[-1]) in p.year_prefixes):  # "l'an 732"
             found.append(m.group(1))
     return found
 

@@ -81,6 +81,7 @@ class LanguagePack:
     event_words: frozenset[str]  # "before", "pendant": before a named event, a time
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
+    time_ago: re.Pattern | None  # on folded text: a time counted back from now ("300 years ago"), which answers "when"
     currencies: dict[str, str]
     money_words: frozenset[str]
     range_start: tuple[str, ...]
@@ -178,6 +179,7 @@ def pack(code: str) -> LanguagePack:
         event_words=frozenset(numbers.get("event_words", ())),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
+        time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
