@@ -47,6 +47,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
 from rag import languages
 from rag.disagreement import parse_figures
 from rag.evidence import Evidence, term_idf, best_answering, relevance
@@ -366,7 +369,7 @@ NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 
 def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> list[str]:
     """The question's names (`query.strong`, in letters, at least NAME_LETTERS) that no document
     writes, in any form: not the term, no stand-in of it (a spelling one letter away), no word
-    starting like it ('Canadian' for 'Canada'). Documents that never name what the question is
+    starting like it ('Canadian' for 'Canada'), no word one letter away. Documents that never name what the question is
     about do not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield'
     over a FAQ on the EU-US one). The word for the kind of thing asked is no such name."""
     vocabulary = lexical.vocabulary
@@ -377,7 +380,11 @@ def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> lis
     if not unknown:
         return []
     starts = {t: t if len(t) <= 6 else t[:-2] for t in unknown}
-    return [t for t in unknown if not any(v.startswith(starts[t]) for v in vocabulary)]
+    unknown = [t for t in unknown if not any(v.startswith(starts[t]) for v in vocabulary)]
+    # nor a word one letter away, however short ('Lous XIV' for 'Louis'; the stand-ins only bridge
+    # words of at least 6 letters): a typo is no other name
+    return [t for t in unknown if not process.extractOne(
+        t, [v for v in vocabulary if abs(len(v) - len(t)) <= 1], scorer=Levenshtein.distance, score_cutoff=1)]
 
 
 def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:

@@ -314,6 +314,8 @@ def test_a_question_naming_what_no_document_names_is_refused(engine):
     assert answer("When was the abbey founded?", engine, use_llm=False).text.count("1102") == 1
     decision = decision_for("When was the abbey that holds a library of books founded by Burgundian monks?", engine, 5)
     assert decision.reason != "unknown-name"  # (its rare words may still refuse it: "unknown-terms")
+    # a short name one letter away from the corpus's is a typo of it, not another name
+    assert decision_for("When did the colonization of Inda occur under the East India Company?", engine, 5).reason != "unknown-name"
 
 
 def test_a_number_that_begins_a_name_counts_nothing():
