@@ -368,10 +368,10 @@ NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 
 
 def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> list[str]:
     """The question's names (`query.strong`, in letters, at least NAME_LETTERS) that no document
-    writes, in any form: not the term, no stand-in of it (a spelling one letter away), no word
-    starting like it ('Canadian' for 'Canada'), no word one letter away. Documents that never name what the question is
-    about do not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield'
-    over a FAQ on the EU-US one). The word for the kind of thing asked is no such name."""
+    writes, in any form: not the term, no stand-in of it, no word starting like it ('Canadian' for
+    'Canada'), no word one letter away. Documents that never name what the question is about do
+    not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield' over a FAQ
+    on the EU-US one). The word for the kind of thing asked is no such name."""
     vocabulary = lexical.vocabulary
     frame = _frame_terms(query)
     unknown = [t for t in sorted(query.strong)
