@@ -26,6 +26,7 @@ from rag.text import detect_language
         ("What was the name of the first wooden church?", "name"),
         ("Quel est le nom du premier four de la boulangerie ?", "name"),
         ("Quel est l'âge minimum pour devenir boulanger ?", "figure"),
+        ("What was the town's population in 1900?", "figure"),
         ("Pourquoi le four a-t-il été changé ?", None),
     ],
 )
