@@ -27,6 +27,7 @@ from rag.text import detect_language
         ("Quel est le nom du premier four de la boulangerie ?", "name"),
         ("Quel est l'âge minimum pour devenir boulanger ?", "figure"),
         ("What was the town's population in 1900?", "figure"),
+        ("Quelle était sa population en 1900 ?", "figure"),
         ("Pourquoi le four a-t-il été changé ?", None),
     ],
 )
