@@ -127,8 +127,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         named = _has_name(sentence, asked, p) or any(t in p.person_nouns and t not in asked for t in tokens)
         return WEAK if named else 0.0
     if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018")
-        return float(any(_is_figure(t, p) and t not in asked and not (tokens[i + 1 : i + 2] and tokens[i + 1] in p.calendar)
-                         and not (i and tokens[i - 1] in p.calendar) for i, t in enumerate(tokens)))
+        dated = {i for i, t in enumerate(tokens) if t in p.calendar}
+        return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated
+                         for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
                                   for t, n in zip(tokens, tokens[1:])):
@@ -184,7 +185,8 @@ def _years(sentence: str, p: LanguagePack) -> list[str]:
     found = _YEAR.findall(text)
     for m in _SHORT_YEAR.finditer(text):
         before = fold(text[max(0, m.start() - 12) : m.start()]).split()
-        if before and (before[-1] in p.year_prefixes or re.sub(r"^\w+['’]", "", before[-1]) in p.year_prefixes):  # "l'an 732"
+        last = re.sub(r"^\w+['’]", "", before[-1]) if before else ""  # "l'an 732": "an"
+        if before and (before[-1] in p.year_prefixes or last in p.year_prefixes):
             found.append(m.group(1))
     return found
 

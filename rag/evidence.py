@@ -187,7 +187,9 @@ def select_evidence(
         previous_chunk, previous_end = chunk.id, end
         score = coverage + 0.1 / rank  # answerability() uses the coverage and the similarity
         strength = answer_type.strength(_across(wanted, query, chunk.language), text, query.text, chunk.language)
-        if not sentence_terms - asked_terms.setdefault(chunk.language, set(analyze(query.text, chunk.language))):
+        if chunk.language not in asked_terms:
+            asked_terms[chunk.language] = set(analyze(query.text, chunk.language))
+        if not sentence_terms - asked_terms[chunk.language]:
             strength = 0.0  # a sentence that only restates the question (a heading) answers nothing
             score -= 0.5
         fits = strength > 0
