@@ -84,7 +84,7 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     if query.language == query.terms_language and unknown_names(query, terms, lexical):
         return Decision(0.0, "unknown-name")
     if query.language == query.terms_language and \
-            unknown_share(terms, lexical, _category_terms(query)) > MAX_UNKNOWN_SHARE:
+            unknown_share(terms, lexical, _frame_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
     best = best_answering(evidence)
     if best is None:
@@ -388,16 +388,20 @@ def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> lis
 
 
 def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:
-    """Share of the question's idf weight in terms the corpus never uses and no stand-in covers
-    (terms in `ignore` left out of the count).
+    """Share of the question's idf weight in terms the corpus never uses and no stand-in covers.
+    A term of `ignore` (the words that only say what is asked for) is never an unknown one: left
+    out of the count when the corpus does not use it, counted as a known term when it does
+    ("combien d'ouvriers" over "12 000 ouvriers").
 
     A term the corpus never uses gets the highest idf, so one such word in a short question
     weighs a lot, as it should: it is the detail asked about."""
     vocabulary = lexical.vocabulary
-    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items() if t not in ignore}
+
+    def known(t: str) -> bool:
+        return t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))
+
+    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items() if known(t) or t not in ignore}
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    unknown = sum(w for t, w in weights.items()
-                  if t not in vocabulary and not any(s in vocabulary for s in terms.stand_ins.get(t, {})))
-    return unknown / total
+    return sum(w for t, w in weights.items() if not known(t)) / total

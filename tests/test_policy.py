@@ -327,3 +327,29 @@ def test_a_number_that_begins_a_name_counts_nothing():
     assert not other_number(q, "On the mainland the fighting was concluded in six years.", "en")
     q = analyse("Who built the town's seven bridges?", "en")
     assert other_number(q, "Its six bridges were built by monks.", "en")
+
+
+def test_the_words_that_only_say_what_is_asked_are_no_unknown_words(tmp_path):
+    """'How long' asks for a duration: 'long' is no detail the corpus must use. And 'ouvriers'
+    says what is counted: a corpus that uses it does not make the question's other words weigh
+    more (a small corpus, where one unknown word weighs a lot)."""
+    small = engine_over(tmp_path, {
+        "siege.txt": "The siege of the town was lifted on 8 May 1429, after seven months of encirclement.\n",
+        "canal.txt": "Le chantier emploie jusqu'à 12 000 ouvriers, dont de nombreuses femmes.\n",
+        "river.txt": "The river rises in a glacier and flows into the sea.\n",
+        "abbey.txt": "The abbey holds a library of four thousand books.\n",
+        "bridge.txt": "The bridge was rebuilt in stone after the flood.\n",
+    })
+    for question in ("How long did the siege of the town last?", "Combien d'ouvriers ont travaillé sur le chantier ?"):
+        decision = decision_for(question, small, 5)
+        assert decision.reason != "unknown-terms", question
+        assert not decision.refuse(small.settings.refusal_threshold), question
+    from rag.lexical import LexicalIndex
+    from rag.policy import unknown_share
+
+    texts = ["Le chantier emploie 12 000 ouvriers.", "Le fleuve se jette dans la mer.", "Le pont est en pierre.",
+             "La ville compte trois églises.", "Le roi signe un édit.", "La récolte fut bonne."]
+    lexical = LexicalIndex.build(texts, ["fr"] * len(texts))
+    asked = QueryTerms({"ouvri": 1.0, "travaill": 1.0, "chanti": 1.0})  # 'travaill' is nowhere
+    assert unknown_share(asked, lexical, frozenset({"ouvri"})) < 0.5  # 'ouvri' is known: it counts
+    assert unknown_share(asked, lexical, frozenset({"ouvri", "travaill"})) == 0.0  # an unknown frame word does not
