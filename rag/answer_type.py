@@ -153,6 +153,30 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     return 0.0
 
 
+def by_agent(sentence: str, question: str, lang: Lang) -> bool:
+    """Whether the sentence names someone as the doer of one of the question's words: that word,
+    then one of the pack's `agent_words`, then a name the question does not hold ("conçu par
+    Pierre-Paul Riquet" for "Qui a conçu le canal ?", "designed by Eiffel").
+
+    >>> by_agent("Le projet est conçu par Pierre-Paul Riquet.", "Qui a conçu le canal ?", "fr")
+    True
+    >>> by_agent("Avec le canal de Garonne, il forme le canal des Deux-Mers.", "Qui a conçu le canal ?", "fr")
+    False
+    """
+    p = pack_of(lang)
+    if not p.agent_words:
+        return False
+    asked_terms = set(analyze(question, p))
+    asked = _asked(question, p)
+    text = normalize(sentence)
+    found = list(re.finditer(r"[^\W\d_][\w'’-]*", text))
+    for word, agent, name in zip(found, found[1:], found[2:]):
+        if fold(agent.group()) in p.agent_words and _NAME.match(name.group()) \
+                and fold(name.group()) not in asked and set(analyze(word.group(), p)) & asked_terms:
+            return True
+    return False
+
+
 def _named_event(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:
     """Whether the sentence dates something by a named event the question does not name: one of
     the pack's `event_words` before a name ("before World War I", "pendant la Fronde").

@@ -111,3 +111,18 @@ def test_names_carry_through_a_paragraph_and_stop_at_its_end():
     together = siege_sentence([f"{first} {second} {third}"])
     apart = siege_sentence([f"{first} {second}", third])
     assert together[third].coverage > apart[third].coverage
+
+
+def test_a_who_question_prefers_the_one_its_verb_says_did_it(monkeypatch):
+    """'Qui a conçu le canal ?': 'conçu par Pierre-Paul Riquet' names who did it; a sentence that
+    only names other things ('le canal de Garonne') comes after it."""
+    other = "Avec le canal de Garonne, il forme le canal des Deux-Mers, qui joint l'Atlantique à la Méditerranée."
+    doer = "Le projet est conçu par Pierre-Paul Riquet, un fermier général de la gabelle en Languedoc."
+    text = "\n\n".join([other, doer] + FILLER[:3])
+    lexical = LexicalIndex.build([text] + FILLER[3:6], ["fr"] * 4)
+    query = analyse("Qui a conçu le canal ?", "fr")
+    hits = [Hit(Chunk("c1", "doc.txt", 0, len(text), 1, text, "fr"), 1, 1.0)]
+    scores = {e.text: e.score for e in select_evidence(query, hits, lexical, FakeEmbedder(), limit=4)}
+    monkeypatch.setattr(evidence, "AGENT_BONUS", 0.0)
+    plain = {e.text: e.score for e in select_evidence(query, hits, lexical, FakeEmbedder(), limit=4)}
+    assert abs(scores[doer] - plain[doer] - 0.15) < 1e-3 and scores[other] == plain[other]

@@ -78,6 +78,7 @@ class LanguagePack:
     time_units: frozenset[str]
     one_words: frozenset[str]  # "un", "a": one only before a unit of time ("un an", "a year")
     since_words: frozenset[str]  # "since", "depuis": before a year, a duration given by its start
+    agent_words: frozenset[str]  # "by", "par": before who did what the word before says ("designed by Eiffel")
     event_words: frozenset[str]  # "before", "pendant": before a named event, a time
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
@@ -177,6 +178,7 @@ def pack(code: str) -> LanguagePack:
         time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
         since_words=frozenset(numbers.get("since_words", ())),
         event_words=frozenset(numbers.get("event_words", ())),
+        agent_words=frozenset(kinds.get("agent_words", ())),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
