@@ -93,6 +93,8 @@ def words(text: str, lang: Lang) -> list[str]:
     ['entrainement', 'a', 'coute', '5.5', 'millions', 'avec', '2000', 'gpu', 'h800']
     >>> words("Acme's CEO shouldn't pay 2,400 dollars", "en")
     ['acme', 'ceo', "shouldn't", 'pay', '2400', 'dollars']
+    >>> words("in the 1950's, the 1950s", "en")  # a decade, however written
+    ['in', 'the', '1950s', 'the', '1950s']
     """
     return list(_words(text, pack_of(lang)))
 
@@ -110,7 +112,10 @@ def _words(text: str, p: LanguagePack) -> tuple[str, ...]:
     for token in tokens:
         if "'" in token:
             stem, ending = token.split("'", 1)
-            token = stem if ending in p.contractions or not stem.isalpha() else token
+            if stem.isdigit() and ending == "s":
+                token = stem + ending  # "the 1950's": the decade, as "the 1950s" writes it
+            else:
+                token = stem if ending in p.contractions or not stem.isalpha() else token
         out.append(token)
     return tuple(out)
 
@@ -160,7 +165,10 @@ def strong_terms(question: str, lang: Lang, also_stop: frozenset[str] = frozense
     strong: set[str] = set()
     for position, raw in enumerate(re.findall(r"[\w’'.,-]+", join_numbers(normalize(question), p))):
         raw = raw.strip(".,")
-        word = raw.split("'")[-1] if raw.split("'")[-1] not in p.contractions else raw.split("'")[0]
+        if re.fullmatch(r"\d+'s", raw):
+            word = raw  # a decade: "the 1950's"
+        else:
+            word = raw.split("'")[-1] if raw.split("'")[-1] not in p.contractions else raw.split("'")[0]
         # the first word is capitalised anyway: it is a name only when written like one (DeepSeek, NATO)
         named = word[:1].isupper() and len(word) > 1 and (position > 0 or any(c.isupper() for c in word[1:]))
         if any(c.isdigit() for c in word) or named or (word.isupper() and len(word) > 1):

@@ -27,6 +27,13 @@ def test_analyze_keeps_model_names_and_stems_words():
     assert analyze("entraîné", "fr") == analyze("entraînés", "fr")
 
 
+def test_a_decade_is_one_term_however_written():
+    # "the 1950's" of a question finds "the 1950s" of a text (it was the year 1950)
+    assert analyze("a war in the 1950's", "en") == analyze("a war in the 1950s", "en") == ["war", "1950s"]
+    assert query_weights("Where did France lose a war in the 1950’s?", "en")["1950s"] == 2.0
+    assert words("Acme's 1950 plan", "en") == ["acme", "1950", "plan"]
+
+
 def test_query_weights_favour_numbers_and_names():
     weights = query_weights("Combien de puces Nvidia pour 2 000 euros ?", "fr")
     (nvidia,), (chips,) = analyze("Nvidia", "fr"), analyze("puces", "fr")
