@@ -28,6 +28,12 @@ from rag.text import detect_language
         ("Quel est l'âge minimum pour devenir boulanger ?", "figure"),
         ("What was the town's population in 1900?", "figure"),
         ("Quelle était sa population en 1900 ?", "figure"),
+        ("Quel est le débit moyen du fleuve à Lyon ?", "figure"),  # the pack's measure_nouns
+        ("Quelle est la profondeur du lac ?", "figure"),
+        ("What is the average discharge of the river?", "figure"),
+        ("How heavy is the bell?", "figure"),
+        ("Quelle est la partie la plus ancienne du village ?", None),  # a word, not "part"
+        ("What area in modern-day Canada received immigrants?", None),  # a place
         ("Pourquoi le four a-t-il été changé ?", None),
     ],
 )

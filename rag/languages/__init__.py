@@ -154,6 +154,12 @@ def codes() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in PACKS.glob("*.toml")))
 
 
+def _expand(pattern: str, kinds: dict) -> str:
+    """A kind's pattern with each "{list}" it names (a word list of the pack's [kinds]: person_nouns,
+    named_things, measure_nouns) written as alternatives."""
+    return re.sub(r"\{(\w+)\}", lambda m: "|".join(map(re.escape, kinds[m.group(1)])), pattern)
+
+
 @lru_cache(maxsize=None)
 def pack(code: str) -> LanguagePack:
     """The pack of a language code; a KeyError names the languages there are."""
@@ -162,10 +168,7 @@ def pack(code: str) -> LanguagePack:
         raise KeyError(f"no language pack for {code!r}; there are: {', '.join(codes())}")
     data = tomllib.loads(path.read_text("utf-8"))
     numbers, kinds, followup = data["numbers"], data["kinds"], data["followup"]
-    fill = {"person_nouns": "|".join(map(re.escape, kinds["person_nouns"])),
-            "named_things": "|".join(map(re.escape, kinds["named_things"]))}
-    compiled = {k: re.compile(kinds[k].replace("{person_nouns}", fill["person_nouns"])
-                              .replace("{named_things}", fill["named_things"])) for k in KIND_ORDER}
+    compiled = {k: re.compile(_expand(kinds[k], kinds)) for k in KIND_ORDER}
     return LanguagePack(
         code=data["code"], name=data["name"], stemmer_name=data["stemmer"],
         decimal_separator=data["decimal_separator"], thousands_separators=tuple(data["thousands_separators"]),
