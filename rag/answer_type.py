@@ -7,7 +7,7 @@ Evidence selection, the refusal decision and the check of the model's sentences 
 
 Kinds: "figure" (combien, how many/much, quel montant...), "count" (a figure of the counted
 thing: 'combien de GPU' wants '2 000 GPU'), "duration" (combien de temps, how long), "year"
-(quelle année, what year), "date" (quand, when), "person" (qui, who, quel investisseur...) and
+(quelle année, what year), "date" (quand, when), "time" (à quelle heure, what time: a time of day), "person" (qui, who, quel investisseur...) and
 "name" (quelle entreprise, which app...).
 """
 
@@ -112,6 +112,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     p = pack_of(lang)
     asked = _asked(question, p)
     tokens = words(_DATE_STAMP.sub(" ", sentence), p)
+    if answer_type.kind == "time":  # a time of day the question does not give ("à 16h00")
+        return float(p.clock is not None and any(m.group() not in fold(question) for m in p.clock.finditer(fold(sentence))))
     if answer_type.kind == "year":
         return float(any(y not in asked for y in _years(sentence, p)))
     if answer_type.kind == "date":

@@ -260,10 +260,14 @@ class SpanChoices:
 
 
 def _joins_numbers(found: list[Unit], k: int) -> bool:
-    """Whether unit k is a comma between two numbers, as in a date ("May 18, 1756"): no clause edge.
-    (A thousands separator is inside its unit: "1,000" is one.)"""
-    return found[k].text == "," and 0 < k < len(found) - 1 and found[k - 1].text.isdigit() and \
-        found[k + 1].text.isdigit()
+    """Whether unit k is a comma between two numbers, as in a date ("May 18, 1756"), or a colon
+    between an hour and its minutes ("4:05 pm"): no clause edge. (A thousands separator is inside
+    its unit: "1,000" is one.)"""
+    if not (0 < k < len(found) - 1 and found[k - 1].text.isdigit() and found[k + 1].text.isdigit()):
+        return False
+    if found[k].text == ":":  # touching both: "4:05", not "in 2 : 3 of them"
+        return found[k - 1].end == found[k].start and found[k].end == found[k + 1].start and len(found[k + 1].text) == 2
+    return found[k].text == ","
 
 
 def _rule_order(name: str) -> tuple[int, ...]:
@@ -310,6 +314,9 @@ def _of_kind(wanted: AnswerType, found: list[Unit], i: int, question: str, lang:
         return found[i].text[:1].isupper() and answer_type.fits(wanted, window(3), question, lang)
     if wanted.kind == "name":  # a name the question gives may begin the answer ("New Rochelle")
         return found[i].text[:1].isupper()
+    if wanted.kind == "time":  # "4 : 05 pm" is four units
+        return (found[i].text[:1].isdigit() or found[i].text.lower() in ("noon", "midnight", "midi", "minuit")) \
+            and answer_type.fits(wanted, window(4), question, lang)
     if wanted.kind == "date" and found[i].text.isdigit() and len(found[i].text) <= 2 and i + 1 < len(found):
         # a day before its month: "15 February 1763"
         return answer_type.fits(wanted, window(2), question, lang)

@@ -35,6 +35,8 @@ from rag.text import detect_language
         ("Quelle est la partie la plus ancienne du village ?", None),  # a word, not "part"
         ("What area in modern-day Canada received immigrants?", None),  # a place
         ("Pourquoi le four a-t-il été changé ?", None),
+        ("À quelle heure la séance a-t-elle été levée ?", "time"),
+        ("What time does the bakery open?", "time"),
     ],
 )
 def test_expected_kind_of_answer(question, kind):
@@ -46,6 +48,12 @@ def test_expected_kind_of_answer(question, kind):
     ("question", "sentence", "ok"),
     [
         ("Combien de baguettes le four cuit-il ?", "Il cuit 2 000 baguettes par jour.", True),
+        ("À quelle heure la séance a-t-elle été levée ?", "La séance est levée à 16h05.", True),
+        ("À quelle heure la séance a-t-elle été levée ?", "La séance du 20 juin est levée.", False),
+        ("À quelle heure la séance de 16 h a-t-elle été levée ?", "La séance ouverte à 16 h est levée.", False),
+        ("À quelle heure ouvre la boulangerie ?", "Elle ouvre à 7 heures.", True),
+        ("What time does the bakery open?", "It opens at 6:30 a.m. on weekdays.", True),
+        ("What time does the bakery open?", "It opened in May 1998.", False),
         ("Combien de baguettes le four cuit-il ?", "La boulangerie emploie 12 personnes.", False),
         ("Combien de clients la boulangerie a-t-elle ?", "La boulangerie emploie 12 personnes.", False),
         ("How many people lived in the colony?", "The colony had roughly 60,000 European settlers.", True),

@@ -269,6 +269,19 @@ def test_a_date_may_start_at_its_day_and_hold_the_comma_of_its_year():
     assert not SpanChoices(["It had 3, then 4 ships."], "en").allows(b" 3, then\n")
 
 
+def test_a_time_of_day_starts_at_its_hour_and_holds_its_colon():
+    question = "What time does the bakery open?"
+    sentence = "It opens at 6:30 a.m. on weekdays, in 2 : 3 of its shops."
+    (starts,) = span_starts([sentence], kind_of(question, "en"), question, "en")
+    assert units(sentence)[starts[0]].text == "6"
+    choices = SpanChoices([sentence], "en", [starts])
+    assert choices.allows(b" 6:30 a.m.\n")
+    assert not SpanChoices([sentence], "en").allows(b" 2 : 3 of\n")  # a colon with spaces is a clause edge
+    question = "À quelle heure la séance a-t-elle été levée ?"
+    (starts,) = span_starts(["Ouverte à 16h00, la séance est levée à 16h05."], kind_of(question, "fr"), question, "fr")
+    assert [units("Ouverte à 16h00, la séance est levée à 16h05.")[i].text for i in starts] == ["16h00", "16h05"]
+
+
 def test_the_span_prompt_is_in_the_language_of_the_question():
     assert build_span_prompt("Quand ?", ["A."], pack("fr").span).endswith("Texte : A.\nQuestion : Quand ?\nRéponse :")
     assert "unknown" not in build_span_prompt("When?", ["A."], pack("en").span)

@@ -24,7 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PACKS = Path(__file__).parent / "packs"
-KIND_ORDER = ("year", "date", "duration", "person", "person_by_role", "name", "count", "figure")
+KIND_ORDER = ("time", "year", "date", "duration", "person", "person_by_role", "name", "count", "figure")
 
 
 def _fold(text: str) -> str:
@@ -83,6 +83,7 @@ class LanguagePack:
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     time_ago: re.Pattern | None  # on folded text: a time counted back from now ("300 years ago"), which answers "when"
+    clock: re.Pattern | None  # on folded text: a time of day ("16h05", "4:05 pm"), which answers "what time"
     currencies: dict[str, str]
     money_words: frozenset[str]
     range_start: tuple[str, ...]
@@ -185,6 +186,7 @@ def pack(code: str) -> LanguagePack:
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
+        clock=re.compile(numbers["clock"]) if numbers.get("clock") else None,
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
