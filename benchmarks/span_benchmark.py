@@ -129,7 +129,7 @@ def run_set(name: str, index: Path, gold_path: Path, every: int, offset: int, va
     records = []
     for number, gold in enumerate(questions, 1):
         query = analyse(gold.question, engine.index.language, engine.index.languages)
-        _, pool, terms = gather(query, engine, settings.k)
+        _, pool, terms, query = gather(query, engine, settings.k)
         evidence = pool[: settings.evidence_sentences]
         decision = decide(query, evidence, terms, engine.index.lexical)
         record = {"set": name, "id": gold.id, "question": gold.question, "answers": gold.answers,

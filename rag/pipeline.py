@@ -21,7 +21,7 @@ from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
 from rag.prompting import build_prompt, build_span_prompt
 from rag.retrieval import Hit, QueryTerms, RetrievalConfig, Retriever
-from rag.query import Query, analyse
+from rag.query import Query, analyse, with_corpus_names
 from rag.settings import DEFAULT_EMBEDDER, Settings, validate_question
 from rag.span import CONFIDENT, Span, pick_span
 
@@ -151,21 +151,26 @@ def load_configured_generator(settings: Settings) -> Generator:
 def gather_evidence(question: str | Query, engine: Engine, k: int,
                     mode: str | None = None) -> tuple[list[Hit], list[Evidence]]:
     """The k passages shown and the evidence pool, best first."""
-    hits, pool, _ = gather(question, engine, k, mode)
+    hits, pool, _, _ = gather(question, engine, k, mode)
     return hits, pool
 
 
 def gather(question: str | Query, engine: Engine, k: int,
-           mode: str | None = None) -> tuple[list[Hit], list[Evidence], QueryTerms]:
-    """The k passages shown, the evidence pool, best first, and the query's terms. Evidence comes
-    from twice as many passages as are shown, and the pool is twice what the prompt gets: the
-    answering sentence, or a source that disagrees, may rank just below."""
+           mode: str | None = None) -> tuple[list[Hit], list[Evidence], QueryTerms, Query]:
+    """The k passages shown, the evidence pool, best first, the query's terms, and the query as
+    the passages read it (a question typed without capitals gets the names they write:
+    `with_corpus_names`). Evidence comes from twice as many passages as are shown, and the pool is
+    twice what the prompt gets: the answering sentence, or a source that disagrees, may rank just
+    below."""
     query = question if isinstance(question, Query) else analyse(question, engine.index.language, engine.index.languages)
     terms = engine.retriever.query_terms(query)
     deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
+    named = with_corpus_names(query, [hit.chunk.text for hit in deep_hits])
+    if named is not query:
+        query, terms = named, QueryTerms({t: named.weights.get(t, w) for t, w in terms.weights.items()}, terms.stand_ins)
     pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
                            2 * engine.settings.evidence_sentences, terms, engine.index.texts)
-    return deep_hits[:k], pool, terms
+    return deep_hits[:k], pool, terms, query
 
 
 def decision_for(question: str, engine: Engine, k: int) -> Decision:
@@ -173,7 +178,7 @@ def decision_for(question: str, engine: Engine, k: int) -> Decision:
     query = analyse(question, engine.index.language, engine.index.languages)
     if not query.supported:
         return Decision(0.0, "unsupported-language")
-    _, pool, terms = gather(query, engine, k)
+    _, pool, terms, query = gather(query, engine, k)
     return decide(query, pool[: engine.settings.evidence_sentences], terms, engine.index.lexical)
 
 
@@ -209,7 +214,7 @@ def answer(
         return Answer(question, language, unsupported(language), [], [], [], True, "refused",
                       {"retrieve": 0.0, "first_token": 0.0, "total": round((time.perf_counter() - started) * 1000, 1)},
                       refusal_reason="unsupported-language")
-    hits, pool, terms = gather(query, engine, k, mode)
+    hits, pool, terms, query = gather(query, engine, k, mode)
     evidence = pool[: settings.evidence_sentences]
     retrieved = time.perf_counter()
 

@@ -4,12 +4,14 @@ policy and the checks all read this value instead of re-analysing the raw string
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from rag import answer_type, languages
 from rag.answer_type import AnswerType
+from rag.bridge import question_words
 from rag.languages import LanguagePack
-from rag.text import query_weights, strong_terms
+from rag.text import fold, normalize, query_weights, strong_terms
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,47 @@ def analyse(question: str, corpus_language: str = "fr", corpus_languages: tuple[
     return Query(question, language, detected is not None, query_weights(question, terms_pack, also_stop=also_stop),
                  answer_type.expected(question, pack), frozenset(strong_terms(question, terms_pack, also_stop)), negated,
                  terms_pack.code)
+
+
+NAME_SHARE = 0.8  # of a word's occurrences inside sentences that are capitalised, for the word to be a name
+_TEXT_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_SENTENCE_END = re.compile(r"(?:^|[.!?:;»\n]|[.!?]\s*[»”\"])\s*$")
+
+
+def with_corpus_names(query: Query, texts: list[str], boost: float = 2.0) -> Query:
+    """A question typed without capitals ("la france a assiégé montpellier en quelle année") names
+    things all the same: its words that the passages found for it (`texts`) write as names, with
+    a capital inside their sentences, become its details (`strong`), weighted as names are. A
+    question with capitals past its first letter has said which words are names; it is unchanged.
+    (A sentence's first word is capitalised anyway: it tells nothing.)
+
+    >>> q = analyse("la france a assiégé montpellier en quelle année", "fr")
+    >>> sorted(with_corpus_names(q, ["La France assiégea la ville de Montpellier en 1622."]).strong)
+    ['franc', 'montpelli']
+    >>> sorted(with_corpus_names(q, ["Montpellier fut assiégée. Le roi de France prit la ville."]).strong)
+    ['franc']
+    """
+    if any(c.isupper() for c in normalize(query.text)[1:]):
+        return query
+    wanted = {}
+    for word, term in question_words(query.text, query.terms_language):
+        if term in query.weights and term not in query.strong and len(word) >= 3:
+            wanted.setdefault(fold(word), term)
+    if not wanted:
+        return query
+    capitalised: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for text in texts:
+        for match in _TEXT_WORD.finditer(text):
+            key = fold(match.group())
+            if key not in wanted or _SENTENCE_END.search(text[max(0, match.start() - 3) : match.start()]):
+                continue  # (a sentence's first word is capitalised anyway)
+            seen[key] = seen.get(key, 0) + 1
+            capitalised[key] = capitalised.get(key, 0) + match.group()[0].isupper()
+    names = {wanted[k] for k, n in seen.items() if capitalised.get(k, 0) >= NAME_SHARE * n}
+    if not names:
+        return query
+    weights = {t: max(w, boost) if t in names else w for t, w in query.weights.items()}
+    return replace(query, weights=weights, strong=query.strong | names)
+
+

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag.evidence import best_answering, relevance, unfound_details
-from rag.pipeline import Engine, answer, decision_for, gather_evidence
+from rag.pipeline import Engine, answer, decision_for, gather, gather_evidence
+from rag.policy import negated_terms
 from rag.query import analyse
 from rag.render import answer_json
 from rag.retrieval import QueryTerms
@@ -259,6 +260,36 @@ def test_a_negated_question_needs_the_negation_to_bear_on_what_it_asks(tmp_path:
     assert refused.refused and refused.refusal_reason == "negation"
     answered = answer("When was the water mill of Corbie not repaired?", engine, use_llm=False)
     assert not answered.refused and "1871" in answered.text
+
+
+def test_a_question_typed_without_ne_is_negated_all_the_same(tmp_path: Path):
+    """'vivaient pas', 'aucun … est parti': French typed as spoken drops "ne"; the question still
+    asks about what did not happen, and the sentence saying where they lived does not answer it."""
+    engine = engine_over(tmp_path, {
+        "colonie.txt": "La colonie\n\nLes colons de Corbie vivaient surtout le long de la côte est, de la Nouvelle-Alby "
+                       "à la Géorgie. La plupart des colons catholiques partirent pour Cuba en 1764.\n",
+    })
+    refused = answer("où est-ce que les colons de corbie vivaient pas", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "negation"
+    assert not answer("où est-ce que les colons de corbie vivaient", engine, use_llm=False).refused
+    assert sorted(negated_terms(analyse("où aucun colon catholique est parti", "fr"))) == ["cathol", "colon"]
+    assert not analyse("Les colons avançaient-ils pas à pas ?", "fr").negated
+    assert not analyse("Quel fut le premier pas des colons ?", "fr").negated
+
+
+def test_a_question_typed_without_capitals_still_names_its_details(tmp_path: Path):
+    """'amsterdam' typed in lower case is the name the documents write 'Amsterdam': a detail the
+    answer must hold, weighted as a name, as it is when typed with its capital."""
+    engine = engine_over(tmp_path, {
+        "manakin.txt": "Manakin\n\nLe 12 mai 1705, une loi naturalisa les 148 huguenots qui vivaient encore à Manakin.\n",
+        "ports.txt": "Les ports\n\nLes réfugiés gagnèrent le port d'Amsterdam, puis celui de Rotterdam, vers 1690.\n",
+    })
+    typed = gather("combien de huguenots vivaient à amsterdam en 1705", engine, 5)
+    written = gather("Combien de huguenots vivaient à Amsterdam en 1705 ?", engine, 5)
+    assert typed[3].strong == written[3].strong == {"amsterdam", "1705"}
+    assert typed[3].weights["amsterdam"] == written[3].weights["amsterdam"]
+    assert typed[1][0].unfound == written[1][0].unfound == ("amsterdam",)  # the Manakin sentence
+    assert analyse("combien de huguenots vivaient à amsterdam en 1705", "fr").strong == {"1705"}
 
 
 def test_a_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
