@@ -292,6 +292,22 @@ def test_a_question_typed_without_capitals_still_names_its_details(tmp_path: Pat
     assert analyse("combien de huguenots vivaient à amsterdam en 1705", "fr").strong == {"1705"}
 
 
+def test_a_french_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
+    """The French pack's antonyms (fr-antonyms.tsv, written by hand): 'naissance' asked where the
+    sentence says 'mort'; the question with the sentence's own word is answered. 'Fort Alby' is a
+    name, not the opposite of 'faible'."""
+    engine = engine_over(tmp_path, {
+        "corbie.txt": "Le commandement\n\nAprès la mort de Corbie, William Marlow prit le commandement des forces "
+                      "de la colonie.\n",
+        "fort.txt": "Le fort\n\nLe point faible de la colonie était le Fort Alby, que Dunmore attaqua en 1756.\n",
+    })
+    refused = answer("Après la naissance de Corbie, qui commandait les forces de la colonie ?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "opposite"
+    answered = answer("Après la mort de Corbie, qui commandait les forces de la colonie ?", engine, use_llm=False)
+    assert not answered.refused and "William Marlow" in answered.text
+    assert not answer("Qui a attaqué le point faible de la colonie ?", engine, use_llm=False).refused
+
+
 def test_a_question_turning_a_word_into_its_opposite_is_refused(tmp_path: Path):
     """'strength' asked where the sentence says 'weakness' of the same supply chain: refused as the
     opposite; the same question with the sentence's own word is answered, and so is one whose
