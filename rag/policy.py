@@ -158,11 +158,12 @@ def negates_what_is_asked(query: Query, text: str, lang: str) -> bool:
 _NAMING_NUMBER = re.compile(r"(?<=[^\W\d_]\s)([A-Z][a-z]+)\s+[A-Z]")  # "...the Seven Years' War"
 
 
-def counted(text: str, lang: str) -> list[tuple[float, frozenset[str], bool]]:
+def counted(text: str, lang: str, names: frozenset[str] = frozenset()) -> list[tuple[float, frozenset[str], bool]]:
     """Each number of the text that counts something, in digits or written alone ("seven", not
     "seven hundred"), with the terms of the two words after it and whether it is written.
 
-    A written number that begins a name ("the Seven Years' War") counts nothing.
+    A written number that begins a name ("the Seven Years' War"), or one of `names` (folded words
+    known to be names: "la guerre de sept ans" typed in lower case), counts nothing.
 
     >>> [(v, sorted(a), w) for v, a, w in counted("Its seven stone bridges, 2 mills and two hundred houses", "en")]
     [(7, ['bridg', 'stone'], True), (2.0, ['mill'], False)]
@@ -171,7 +172,7 @@ def counted(text: str, lang: str) -> list[tuple[float, frozenset[str], bool]]:
     """
     p = languages.pack(lang)
     tokens = words(text, p)
-    naming = {fold(m.group(1)) for m in _NAMING_NUMBER.finditer(normalize(text))}
+    naming = {fold(m.group(1)) for m in _NAMING_NUMBER.finditer(normalize(text))} | names
     found = []
     for i, token in enumerate(tokens):
         value = float(token) if re.fullmatch(r"\d+(?:\.\d+)?", token) else p.number_values.get(token)
@@ -213,7 +214,8 @@ def other_number(query: Query, text: str, lang: str) -> bool:
     ...                                     "In 1756 Abercrombie was his second in command, and Webb his third.")]
     [True, False]
     """
-    asked = [(value, after) for value, after, written in counted(query.text, query.language) if written]
+    named = frozenset(w for w in words(query.text, query.language) if set(analyze(w, query.language)) & query.strong)
+    asked = [(value, after) for value, after, written in counted(query.text, query.language, named) if written]
     if asked and _another(asked, [(value, after) for value, after, _ in counted(text, lang)]):
         return True
     ranks = ranked(query.text, query.language)

@@ -9,7 +9,7 @@ import pytest
 from rag.evidence import best_answering, relevance, unfound_details
 from rag.pipeline import Engine, answer, decision_for, gather, gather_evidence
 from rag.policy import negated_terms
-from rag.query import analyse
+from rag.query import analyse, with_corpus_names
 from rag.render import answer_json
 from rag.retrieval import QueryTerms
 from tests.conftest import engine_over
@@ -374,6 +374,12 @@ def test_a_number_that_begins_a_name_counts_nothing():
     assert not other_number(q, "On the mainland the fighting was concluded in six years.", "en")
     q = analyse("Who built the town's seven bridges?", "en")
     assert other_number(q, "Its six bridges were built by monks.", "en")
+    # typed in lower case, the name is known by how the documents write it ("la guerre de Sept Ans")
+    q = with_corpus_names(analyse("les combats ont duré combien de temps pendant la guerre de sept ans", "fr"),
+                          ["Elle fut le théâtre américain de la guerre de Sept Ans, qui opposa la France à la Grande-Bretagne."])
+    assert not other_number(q, "Sur le continent, les combats prirent fin au bout de six ans.", "fr")
+    q = analyse("les combats ont duré combien de temps pendant la guerre de sept ans", "fr")
+    assert other_number(q, "Sur le continent, les combats prirent fin au bout de six ans.", "fr")
 
 
 def test_the_words_that_only_say_what_is_asked_are_no_unknown_words(tmp_path):
