@@ -186,14 +186,17 @@ def counted(text: str, lang: str, names: frozenset[str] = frozenset()) -> list[t
 
 
 def ranked(text: str, lang: str) -> list[tuple[int, frozenset[str]]]:
-    """Each ordinal word of the text (the pack's `ordinals`) with the terms of the two words after it.
+    """Each ordinal word of the text (the pack's `ordinals`) with the terms of the two words before
+    and after it: what it ranks ("third in command"; in French after the noun, "commandant en second").
 
     >>> [(v, sorted(a)) for v, a in ranked("He was second in command, and the third bridge fell.", "en")]
     [(2, ['command']), (3, ['bridg', 'fell'])]
+    >>> [(v, sorted(a)) for v, a in ranked("Abercrombie fut nommé commandant en second.", "fr")]
+    [(2, ['command'])]
     """
     p = languages.pack(lang)
     tokens = words(text, p)
-    return [(p.ordinals[token], frozenset(t for w in tokens[i + 1 : i + 3] for t in analyze(w, p)))
+    return [(p.ordinals[token], frozenset(t for w in tokens[max(0, i - 2) : i] + tokens[i + 1 : i + 3] for t in analyze(w, p)))
             for i, token in enumerate(tokens) if token in p.ordinals]
 
 

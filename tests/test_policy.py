@@ -248,6 +248,17 @@ def test_a_question_ranking_with_another_ordinal_than_the_text_is_refused(tmp_pa
     assert not same.refused and "Tomas Alby" in same.text
 
 
+def test_a_french_rank_after_its_noun_is_another_rank_all_the_same(tmp_path: Path):
+    """French ranks after the noun: 'commandant en troisième' asked over 'commandant en second'."""
+    engine = engine_over(tmp_path, {
+        "armee.txt": "L'armée\n\nEn 1756, Marta Ruiz nomma Tomas Alby commandant en second à Corbie.\n",
+    })
+    refused = answer("Qui Marta Ruiz a-t-elle nommé commandant en troisième ?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "other-number"
+    same = answer("Qui Marta Ruiz a-t-elle nommé commandant en second ?", engine, use_llm=False)
+    assert not same.refused and "Tomas Alby" in same.text
+
+
 def test_a_negated_question_needs_the_negation_to_bear_on_what_it_asks(tmp_path: Path):
     """A negation elsewhere in the sentence ('do not match') does not answer 'when was it not
     repaired'; a sentence negating the repair does."""
