@@ -39,9 +39,11 @@ FORMAT = "rag-index"
 #    only its graph (the vectors are those of vectors.npy); each bm25s model in one compressed
 #    bm25.npz (float16 scores, gap-coded chunk numbers) instead of bm25s's own files (float32
 #    scores, int32 chunk numbers; benchmarks/index_size.py has the sizes)
-FORMAT_VERSION = 5
-# Builds whose vectors and extracted text a new build may reuse (only their storage changed since)
-REUSABLE_VERSIONS = (4, 5)
+# 6: French words are stemmed with their accents, then folded ("opposèrent" -> "oppos"; folded first,
+#    "opposerent" stayed whole): the BM25 terms of French text changed
+FORMAT_VERSION = 6
+# Builds whose vectors and extracted text a new build may reuse (only their storage or terms changed since)
+REUSABLE_VERSIONS = (4, 5, 6)
 DOCUMENTS, CHUNKS = "documents.jsonl.gz", "chunks.jsonl.gz"  # plain .jsonl in format 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search

@@ -140,7 +140,30 @@ def analyze(text: str, lang: Lang, also_stop: frozenset[str] = frozenset()) -> l
 def _analyze(text: str, p: LanguagePack, also_stop: frozenset[str]) -> tuple[str, ...]:
     stop = p.stopwords | also_stop if also_stop else p.stopwords
     kept = [t for t in _words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
-    return tuple(t if _DIGIT.search(t) else p.stem(t) for t in kept)
+    written = _accented(text) if p.stem_accented and not text.isascii() else {}
+    return tuple(t if _DIGIT.search(t) else _stem(written.get(t, t), p) for t in kept)
+
+
+def _stem(word: str, p: LanguagePack) -> str:
+    """The stem of a word as written (lower case, accents kept), folded: 'opposèrent' -> 'oppos'.
+
+    >>> from rag.languages import pack
+    >>> _stem("opposèrent", pack("fr")), _stem("opposerent", pack("fr")), _stem("fidèles", pack("fr"))
+    ('oppos', 'opposerent', 'fidel')
+    """
+    return p.stem(word) if word.isascii() else fold(p.stem(word))
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _accented(text: str) -> dict[str, str]:
+    """The text's words that carry accents, lower case, by their folded form (the first met)."""
+    found: dict[str, str] = {}
+    for run in _LETTERS.findall(normalize(text).lower()):
+        if not run.isascii():
+            found.setdefault(fold(run), run)
+    return found
 
 
 def query_weights(question: str, lang: Lang, boost: float = 2.0, also_stop: frozenset[str] = frozenset()) -> dict[str, float]:

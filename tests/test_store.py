@@ -153,14 +153,15 @@ def make_version(folder, version: int, float32: bool = True) -> None:
 
 def test_an_index_of_the_previous_format_asks_for_a_rebuild(built):
     settings, _ = built
-    make_version(store.current_folder(settings.index_dir), 4)
-    with pytest.raises(IndexMismatch, match=r"v4, this program reads rag-index v5; rebuild it with: rag index$"):
+    make_version(store.current_folder(settings.index_dir), 5, float32=False)
+    with pytest.raises(IndexMismatch, match=r"v5, this program reads rag-index v6; rebuild it with: rag index$"):
         store.load(settings.index_dir)
 
 
-def test_rebuilding_an_index_of_the_previous_format_reuses_its_vectors_and_documents(built):
+@pytest.mark.parametrize("version", [4, 5])
+def test_rebuilding_an_index_of_the_previous_format_reuses_its_vectors_and_documents(built, version):
     settings, _ = built
-    make_version(store.current_folder(settings.index_dir), 4)
+    make_version(store.current_folder(settings.index_dir), version, float32=version == 4)
     assert store.previous_documents(settings.index_dir)
     embedder = FakeEmbedder()
     report = store.build(settings.index_dir, load_corpus(settings.corpus_dir), embedder, settings.chunk_chars)

@@ -27,6 +27,14 @@ def test_analyze_keeps_model_names_and_stems_words():
     assert analyze("entraîné", "fr") == analyze("entraînés", "fr")
 
 
+def test_french_is_stemmed_with_its_accents():
+    # the passé simple of encyclopedias meets the passé composé of questions
+    assert analyze("s'opposèrent", "fr") == analyze("s'opposait", "fr") == ["oppos"]
+    assert analyze("arrivèrent", "fr") == analyze("arrivés", "fr") == analyze("arriver", "fr")
+    assert analyze("fidèles", "fr") == analyze("fideles", "fr") == ["fidel"]  # typed without accents too
+    assert analyze("Jessé", "en") == ["jess"]  # English folds first, as before
+
+
 def test_a_decade_is_one_term_however_written():
     # "the 1950's" of a question finds "the 1950s" of a text (it was the year 1950)
     assert analyze("a war in the 1950's", "en") == analyze("a war in the 1950s", "en") == ["war", "1950s"]

@@ -64,6 +64,7 @@ class LanguagePack:
     code: str
     name: str
     stemmer_name: str
+    stem_accented: bool  # the stemmer reads words with their accents ("opposèrent"), folded afterwards
     decimal_separator: str
     thousands_separators: tuple[str, ...]
     elisions: tuple[str, ...]
@@ -172,6 +173,7 @@ def pack(code: str) -> LanguagePack:
     compiled = {k: re.compile(_expand(kinds[k], kinds)) for k in KIND_ORDER}
     return LanguagePack(
         code=data["code"], name=data["name"], stemmer_name=data["stemmer"],
+        stem_accented=bool(data.get("stem_accented", False)),
         decimal_separator=data["decimal_separator"], thousands_separators=tuple(data["thousands_separators"]),
         elisions=tuple(data["elisions"]), contractions=tuple(data["contractions"]),
         stopwords=frozenset(_fold(w) for w in data["stopwords"]),
