@@ -26,6 +26,9 @@ _DATE_STAMP = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?\b")  # "date 2025-01": metad
 # A year: 4 digits from 1000 to 2099, not part of a longer number ("1754"); or 3 digits after one
 # of the language's year words ("in 732", "en 732")
 _YEAR = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d)(?![\d-]|[.,]\d)")
+# A span of years written with a hyphen, "(1754-1763)" (with an en dash, "1754–1763", each is a year
+# already); not a date stamp ("2024-05") nor a number such as "1-800-829-3676"
+_YEAR_SPAN = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d)-(1\d{3}|20\d\d)(?![\d-]|[.,]\d)")
 _SHORT_YEAR = re.compile(r"(?<![\d.,-])([1-9]\d{2})(?![\d-]|[.,]\d)")
 _ORDINAL = re.compile(r"\b\d{1,2}(?:st|nd|rd|th|e|eme|er|ieme)\b")  # "18th", "XVIIIe" is not caught
 _NAME = re.compile(r"(?<![\w'@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*|(?<![\w'@])[A-Z]{3,}\b")  # an acronym of 3+ letters (IBM, NATO): "AI", "US" are mostly not answers
@@ -206,9 +209,11 @@ def _years(sentence: str, p: LanguagePack) -> list[str]:
     >>> from rag.languages import pack
     >>> _years("Founded in 732, it lost 589 men in 1754.", pack("en"))
     ['1754', '732']
+    >>> _years("La guerre de la Conquête (1754-1763), le 2024-05-01, au 1-800-829-3676.", pack("fr"))
+    ['1754', '1763']
     """
     text = normalize(sentence)
-    found = _YEAR.findall(text)
+    found = _YEAR.findall(text) + [y for span in _YEAR_SPAN.findall(text) for y in span]
     for m in _SHORT_YEAR.finditer(text):
         before = fold(text[max(0, m.start() - 12) : m.start()]).split()
         last = re.sub(r"^\w+['’]", "", before[-1]) if before else ""  # "l'an 732": "an"

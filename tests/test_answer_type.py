@@ -69,6 +69,8 @@ def test_expected_kind_of_answer(question, kind):
         ("Depuis combien de temps la boulangerie est-elle ouverte ?", "Elle est ouverte au 12 rue Haute.", False),
         ("En quelle année la boulangerie a-t-elle ouvert ?", "Elle a ouvert en 1998 à Lyon.", True),
         ("En quelle année la boulangerie a-t-elle ouvert ?", "date 2024-05 Le marché de Lyon.", False),
+        ("À quelle époque la guerre a-t-elle eu lieu ?", "La guerre de la Conquête (1754-1763) fut longue.", True),
+        ("En quelle année la boulangerie a-t-elle ouvert ?", "Appelez le 1-800-829-3676.", False),
         ("Qui a fondé la boulangerie Martin ?", "Son fondateur, Paul Martin, a investi.", True),
         ("Qui a fondé la boulangerie Martin ?", "La boulangerie Martin est en centre-ville.", False),
         ("Who is the CEO of Acme?", "The current chief executive officer is Sofia Brandt.", True),
