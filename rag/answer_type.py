@@ -158,6 +158,16 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     return 0.0
 
 
+def starts_with_clock(text: str, lang: Lang) -> bool:
+    """Whether the text begins with a time of day (the pack's `clock`): "16h05 …", "6 : 30 a.m. …".
+
+    >>> starts_with_clock("6 : 30 a.m. on weekdays", "en"), starts_with_clock("30 of them", "en")
+    (True, False)
+    """
+    p = pack_of(lang)
+    return p.clock is not None and p.clock.match(fold(text)) is not None
+
+
 def by_agent(sentence: str, question: str, lang: Lang) -> bool:
     """Whether the sentence names someone as the doer of one of the question's words: that word,
     then one of the pack's `agent_words`, then a name the question does not hold ("conçu par

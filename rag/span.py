@@ -316,9 +316,8 @@ def _of_kind(wanted: AnswerType, found: list[Unit], i: int, question: str, lang:
         return found[i].text[:1].isupper() and answer_type.fits(wanted, window(3), question, lang)
     if wanted.kind == "name":  # a name the question gives may begin the answer ("New Rochelle")
         return found[i].text[:1].isupper()
-    if wanted.kind == "time":  # "4 : 05 pm" is four units
-        return (found[i].text[:1].isdigit() or found[i].text.lower() in ("noon", "midnight", "midi", "minuit")) \
-            and answer_type.fits(wanted, window(4), question, lang)
+    if wanted.kind == "time":  # a time of day begins here ("4 : 05 pm" is four units)
+        return answer_type.starts_with_clock(window(4)[2:], lang) and answer_type.fits(wanted, window(4), question, lang)
     if wanted.kind == "date" and found[i].text.isdigit() and len(found[i].text) <= 2 and i + 1 < len(found):
         # a day before its month: "15 February 1763"
         return answer_type.fits(wanted, window(2), question, lang)
