@@ -41,9 +41,11 @@ FORMAT = "rag-index"
 #    scores, int32 chunk numbers; benchmarks/index_size.py has the sizes)
 # 6: French words are stemmed with their accents, then folded ("opposèrent" -> "oppos"; folded first,
 #    "opposerent" stayed whole): the BM25 terms of French text changed
-FORMAT_VERSION = 6
+# 7: words go to their dictionary form before they are stemmed ("promis" -> "promettre", "began" ->
+#    "begin"): the BM25 terms changed
+FORMAT_VERSION = 7
 # Builds whose vectors and extracted text a new build may reuse (only their storage or terms changed since)
-REUSABLE_VERSIONS = (4, 5, 6)
+REUSABLE_VERSIONS = (4, 5, 6, 7)
 DOCUMENTS, CHUNKS = "documents.jsonl.gz", "chunks.jsonl.gz"  # plain .jsonl in format 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search

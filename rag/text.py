@@ -141,7 +141,13 @@ def _analyze(text: str, p: LanguagePack, also_stop: frozenset[str]) -> tuple[str
     stop = p.stopwords | also_stop if also_stop else p.stopwords
     kept = [t for t in _words(text, p) if t.isdigit() or (len(t) > 1 and t not in stop)]
     written = _accented(text) if p.stem_accented and not text.isascii() else {}
-    return tuple(t if _DIGIT.search(t) else _stem(written.get(t, t), p) for t in kept)
+    out = []
+    for t in kept:
+        if _DIGIT.search(t):
+            out.append(t)
+        elif (lemma := p.lemma(written.get(t, t))) == t or fold(lemma) not in stop:
+            out.append(_stem(lemma, p))
+    return tuple(out)
 
 
 def _stem(word: str, p: LanguagePack) -> str:

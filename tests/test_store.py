@@ -153,12 +153,12 @@ def make_version(folder, version: int, float32: bool = True) -> None:
 
 def test_an_index_of_the_previous_format_asks_for_a_rebuild(built):
     settings, _ = built
-    make_version(store.current_folder(settings.index_dir), 5, float32=False)
-    with pytest.raises(IndexMismatch, match=r"v5, this program reads rag-index v6; rebuild it with: rag index$"):
+    make_version(store.current_folder(settings.index_dir), 6, float32=False)
+    with pytest.raises(IndexMismatch, match=r"v6, this program reads rag-index v7; rebuild it with: rag index$"):
         store.load(settings.index_dir)
 
 
-@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize("version", [4, 5, 6])
 def test_rebuilding_an_index_of_the_previous_format_reuses_its_vectors_and_documents(built, version):
     settings, _ = built
     make_version(store.current_folder(settings.index_dir), version, float32=version == 4)

@@ -35,6 +35,17 @@ def test_french_is_stemmed_with_its_accents():
     assert analyze("Jessé", "en") == ["jess"]  # English folds first, as before
 
 
+def test_french_irregular_forms_meet_their_dictionary_form():
+    # a question's infinitive finds the text's participle or passé simple, which no stemmer joins
+    assert analyze("promettre", "fr") == analyze("promis", "fr") == analyze("promit", "fr")
+    assert analyze("prendre", "fr") == analyze("prirent", "fr")
+    assert analyze("vinrent", "fr") == analyze("venir", "fr")
+    # auxiliary and modal verbs go, whatever their form: they told an FAQ's answers apart by "vous pouvez"
+    assert analyze("peut-on conserver", "fr") == analyze("vous pouvez conserver", "fr") == ["conserv"]
+    assert analyze("ils doivent partir", "fr") == analyze("partir", "fr")
+    assert analyze("Montpellier", "fr") == ["montpelli"]  # a name the dictionary lacks stays as it is
+
+
 def test_a_decade_is_one_term_however_written():
     # "the 1950's" of a question finds "the 1950s" of a text (it was the year 1950)
     assert analyze("a war in the 1950's", "en") == analyze("a war in the 1950s", "en") == ["war", "1950s"]

@@ -65,6 +65,7 @@ class LanguagePack:
     name: str
     stemmer_name: str
     stem_accented: bool  # the stemmer reads words with their accents ("opposèrent"), folded afterwards
+    lemmas: bool  # words go to their dictionary form first (simplemma): "promis" -> "promettre", "began" -> "begin"
     decimal_separator: str
     thousands_separators: tuple[str, ...]
     elisions: tuple[str, ...]
@@ -105,6 +106,17 @@ class LanguagePack:
     def stem(self, word: str) -> str:
         return _stemmer(self.stemmer_name).stemWord(word)
 
+    def lemma(self, word: str) -> str:
+        """The dictionary form of a lower-case word (simplemma's dictionary for the language), or
+        the word itself where the dictionary has none or the pack asks for none.
+
+        >>> pack("fr").lemma("promis"), pack("fr").lemma("arrivèrent"), pack("fr").lemma("montpellier")
+        ('promettre', 'arriver', 'montpellier')
+        >>> pack("en").lemma("began")  # the English pack asks for none (measured: no answer gained)
+        'began'
+        """
+        return _lemma(word, self.code) if self.lemmas else word
+
     def text(self, key: str) -> str:
         return self.strings[key]
 
@@ -136,6 +148,19 @@ def _stemmer(name: str):
     import Stemmer
 
     return Stemmer.Stemmer(name)
+
+
+@lru_cache(maxsize=1 << 16)
+def _lemma(word: str, code: str) -> str:
+    found = _dictionary().get_lemma(word, code)
+    return found.lower() if found else word
+
+
+@lru_cache(maxsize=1)
+def _dictionary():  # the language's dictionary loads on its first word (~0.3 s)
+    from simplemma.strategies import DictionaryLookupStrategy
+
+    return DictionaryLookupStrategy()
 
 
 @lru_cache(maxsize=None)
@@ -173,7 +198,7 @@ def pack(code: str) -> LanguagePack:
     compiled = {k: re.compile(_expand(kinds[k], kinds)) for k in KIND_ORDER}
     return LanguagePack(
         code=data["code"], name=data["name"], stemmer_name=data["stemmer"],
-        stem_accented=bool(data.get("stem_accented", False)),
+        stem_accented=bool(data.get("stem_accented", False)), lemmas=bool(data.get("lemmas", False)),
         decimal_separator=data["decimal_separator"], thousands_separators=tuple(data["thousands_separators"]),
         elisions=tuple(data["elisions"]), contractions=tuple(data["contractions"]),
         stopwords=frozenset(_fold(w) for w in data["stopwords"]),
