@@ -113,22 +113,24 @@ def _negations(text: str, lang: str) -> list[tuple[str, str, str]]:
 
 def negated_terms(query: Query) -> set[str]:
     """The terms a negated question negates: those inside its negation ("ne recommande-t-elle
-    pas") and the first two after it ("not repaired").
+    pas"), the first two after it ("not repaired") and the last before it ("the bridge not";
+    French typed without "ne", "tant que Loudoun avait pas validé", negates what Loudoun did).
 
     >>> from rag.query import analyse
     >>> sorted(negated_terms(analyse("When was the bridge not repaired by the city?", "en")))
-    ['citi', 'repair']
+    ['bridg', 'citi', 'repair']
     >>> sorted(negated_terms(analyse("Quelle durée la CNIL ne recommande-t-elle pas ?", "fr")))
-    ['recommand']
+    ['cnil', 'recommand']
     >>> sorted(negated_terms(analyse("Who isn't able to sign?", "en")))
     ['abl', 'sign']
     """
     lang = query.terms_language
     negation_words = query.pack.negation
     terms: set[str] = set()
-    for _, negation, after in _negations(query.text, query.language):
+    for before, negation, after in _negations(query.text, query.language):
         terms.update(t for t in analyze(negation, lang) if not negation_words.search(t))  # "n't" is no term
         terms.update(analyze(after, lang)[:2])
+        terms.update(analyze(before, lang)[-1:])
     return terms
 
 

@@ -288,6 +288,18 @@ def test_a_question_typed_without_ne_is_negated_all_the_same(tmp_path: Path):
     assert not analyse("Quel fut le premier pas des colons ?", "fr").negated
 
 
+def test_a_negation_the_sentence_shares_with_the_question_answers_it(tmp_path: Path):
+    """'tant que ruiz avait pas validé' negates what Ruiz did, as the sentence's 'tant que Marta Ruiz
+    n'avait pas approuvé' does: the word before a negation is what it bears on too."""
+    engine = engine_over(tmp_path, {
+        "siege.txt": "Le siège\n\nÀ son arrivée à Corbie, Tomas Alby refusa d'agir tant que "
+                     "Marta Ruiz n'avait pas approuvé ses plans.\n",
+    })
+    answered = answer("qui refusait d'agir tant que marta ruiz avait pas validé les plans", engine, use_llm=False)
+    assert not answered.refused and "Tomas Alby" in answered.text
+    assert "ruiz" in negated_terms(analyse("qui refusait d'agir tant que ruiz avait pas validé les plans", "fr"))
+
+
 def test_a_question_typed_without_capitals_still_names_its_details(tmp_path: Path):
     """'amsterdam' typed in lower case is the name the documents write 'Amsterdam': a detail the
     answer must hold, weighted as a name, as it is when typed with its capital."""
