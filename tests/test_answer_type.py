@@ -37,11 +37,24 @@ from rag.text import detect_language
         ("Pourquoi le four a-t-il été changé ?", None),
         ("À quelle heure la séance a-t-elle été levée ?", "time"),
         ("What time does the bakery open?", "time"),
+        # French typed as spoken: the question word last, "c'était qui / quoi"; the English pack's nouns
+        ("la boulangerie elle a été fondée quand", "date"),
+        ("les boulangers se sont mis en grève contre qui", "person"),
+        ("c'était qui le premier boulanger du village", "person"),
+        ("c'était quoi la ville où la boulangerie a ouvert", "name"),
+        ("Quel officier a inspecté le four ?", "person"),
+        ("Dans quelle colonie le four a-t-il été construit ?", "name"),
+        ("Que faire quand le four s'arrête ?", None),
     ],
 )
 def test_expected_kind_of_answer(question, kind):
     found = expected(question, detect_language(question))
     assert (found.kind if found else None) == kind
+
+
+def test_a_count_asked_with_y_avait_il_names_what_it_counts():
+    assert expected("Combien y avait-il de boulangeries au village en 1900 ?", "fr").counted == ("boulangeries",)
+    assert expected("How many bakeries were there in the village in 1900?", "en").counted == ("bakeries",)
 
 
 @pytest.mark.parametrize(
