@@ -259,9 +259,23 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool 
     calendar = _any_calendar()  # a quote in another language keeps its months ("January 27, 2025")
     names = [m for m in _NAME.finditer(text) if fold(m.group()) not in p.stopwords and fold(m.group()) not in calendar]
     if full:
-        return any(re.fullmatch(r"[ -]", text[a.end() : b.start()]) and not {fold(a.group()), fold(b.group())} <= asked
+        return any(_in_one_name(text[a.end() : b.start()], p) and not {fold(a.group()), fold(b.group())} <= asked
                    for a, b in zip(names, names[1:]))
     return any(fold(m.group()) not in asked for m in names if first is None or m.start() >= first.end())
+
+
+def _in_one_name(gap: str, p: LanguagePack) -> bool:
+    """Whether what stands between two capitalised words keeps them one name: a space, a hyphen,
+    or one or two of the pack's name particles ("Osama bin Laden", "Charles le Moyne de Longueuil").
+
+    >>> from rag.languages import pack
+    >>> [_in_one_name(g, pack("en")) for g in (" ", "-", " bin ", " de la ", " and ", ", ")]
+    [True, True, True, True, False, False]
+    """
+    if gap in (" ", "-"):
+        return True
+    inner = gap.split()
+    return gap[:1] == " " and gap[-1:] == " " and 0 < len(inner) <= 2 and all(w in p.name_particles for w in inner)
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,7 @@ documents hold an answer at all, and which of the model's sentences are kept."""
 
 import pytest
 
-from rag.answer_type import expected, fits
+from rag.answer_type import WEAK, expected, fits, strength
 from rag.pipeline import answer
 from rag.text import detect_language
 
@@ -55,6 +55,16 @@ def test_expected_kind_of_answer(question, kind):
 def test_a_count_asked_with_y_avait_il_names_what_it_counts():
     assert expected("Combien y avait-il de boulangeries au village en 1900 ?", "fr").counted == ("boulangeries",)
     assert expected("How many bakeries were there in the village in 1900?", "en").counted == ("bakeries",)
+
+
+def test_a_name_with_a_particle_is_a_full_name():
+    # a "who" is best answered by a full name; "bin", "de" do not cut one in two
+    who = expected("Who planned the attacks?", "en")
+    assert strength(who, "The attacks were planned by Osama bin Laden.", "Who planned the attacks?", "en") == 1.0
+    assert strength(who, "The attacks were planned by Laden and others.", "Who planned the attacks?", "en") == WEAK
+    qui = expected("Qui a mené les colons ?", "fr")
+    assert strength(qui, "Les colons furent menés par Jessé de Forest.", "Qui a mené les colons ?", "fr") == 1.0
+    assert strength(qui, "Les colons de Paris et Lyon partirent.", "Qui a mené les colons ?", "fr") == WEAK
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,7 @@ class LanguagePack:
     of_words: tuple[str, ...]
     kinds: dict[str, re.Pattern]  # compiled question-kind patterns, in KIND_ORDER
     person_nouns: frozenset[str]
+    name_particles: frozenset[str]  # lower-case words inside a person's name ("Osama bin Laden", "Jessé de Forest")
     named_things: frozenset[str]
     followup_openers: tuple[str, ...]
     followup_pronouns: frozenset[str]
@@ -217,6 +218,7 @@ def pack(code: str) -> LanguagePack:
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
+        name_particles=frozenset(kinds.get("name_particles", ())),
         named_things=frozenset(kinds["named_things"]),
         followup_openers=tuple(followup["openers"]), followup_pronouns=frozenset(followup["pronouns"]),
         sentence_pronouns=tuple(followup["sentence_pronouns"]),
