@@ -32,6 +32,7 @@ from rag.text import detect_language
         ("Quelle est la profondeur du lac ?", "figure"),
         ("What is the average discharge of the river?", "figure"),
         ("How heavy is the bell?", "figure"),
+        ("What interest rate does the bakery's bank charge?", "figure"),  # as "quel taux" does in French
         ("Quelle est la partie la plus ancienne du village ?", None),  # a word, not "part"
         ("What area in modern-day Canada received immigrants?", None),  # a place
         ("Pourquoi le four a-t-il été changé ?", None),
