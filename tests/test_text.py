@@ -46,6 +46,12 @@ def test_french_irregular_forms_meet_their_dictionary_form():
     assert analyze("Montpellier", "fr") == ["montpelli"]  # a name the dictionary lacks stays as it is
 
 
+def test_adverbs_that_only_stress_the_question_are_no_terms():
+    # "précisément" / "specifically" are in no answer: they only lowered the question's coverage
+    assert analyze("Quel groupe s'opposait précisément aux huguenots ?", "fr") == ["group", "oppos", "huguenot"]
+    assert analyze("What group specifically opposed the Huguenots?", "en") == ["group", "oppos", "huguenot"]
+
+
 def test_a_decade_is_one_term_however_written():
     # "the 1950's" of a question finds "the 1950s" of a text (it was the year 1950)
     assert analyze("a war in the 1950's", "en") == analyze("a war in the 1950s", "en") == ["war", "1950s"]
