@@ -131,9 +131,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
             return 1.0
         named = _has_name(sentence, asked, p) or any(t in p.person_nouns and t not in asked for t in tokens)
         return WEAK if named else 0.0
-    if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018")
+    if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018", "en 1685")
         dated = {i for i, t in enumerate(tokens) if t in p.calendar}
-        return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated
+        return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated and not _a_year(tokens, i, p)
                          for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
@@ -145,8 +145,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     for i, token in enumerate(tokens):
         if wanted is not None and token in p.one_words and tokens[i + 1 : i + 2] and tokens[i + 1] in wanted:
             return 1.0  # "un an", "a year": one, written as the article
-        if not _is_figure(token, p) or token in asked:  # the question's own figure answers nothing
-            continue
+        if not _is_figure(token, p) or token in asked or _a_year(tokens, i, p):  # the question's own figure
+            continue  # answers nothing; nor does a year ("en 1685, plusieurs familles huguenotes")
         following = tokens[i + 1 : i + 1 + _NEAR]
         if wanted is not None and any(t in wanted for t in following):
             return 1.0
@@ -156,6 +156,16 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0
+
+
+def _a_year(tokens: list[str], i: int, p: LanguagePack) -> bool:
+    """Whether token i is a year by the word before it ("en 1685", "in 1754"), not a figure.
+
+    >>> from rag.languages import pack
+    >>> [_a_year(words(t, "fr"), 1, pack("fr")) for t in ("en 1685 plusieurs familles", "vers 1700 colons", "soit 1685 familles")]
+    [True, True, False]
+    """
+    return i > 0 and tokens[i - 1] in p.year_prefixes and bool(_YEAR.fullmatch(tokens[i]))
 
 
 def starts_with_clock(text: str, lang: Lang) -> bool:

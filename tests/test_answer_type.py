@@ -68,6 +68,16 @@ def test_a_name_with_a_particle_is_a_full_name():
     assert strength(qui, "Les colons de Paris et Lyon partirent.", "Qui a mené les colons ?", "fr") == WEAK
 
 
+def test_a_year_is_no_count_nor_figure():
+    # "en 1685, plusieurs familles huguenotes" counts no Huguenots; "400 familles" does
+    count = expected("Combien de familles huguenotes sont parties ?", "fr")
+    assert not fits(count, "En 1685, plusieurs familles huguenotes partirent.", "", "fr")
+    assert fits(count, "En 1685, 400 familles huguenotes partirent.", "", "fr")
+    figure = expected("How much did the bridge cost?", "en")
+    assert not fits(figure, "In 1754 the bridge was rebuilt at great cost.", "", "en")
+    assert fits(figure, "In 1754 the bridge cost 300 pounds.", "", "en")
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "ok"),
     [
