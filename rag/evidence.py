@@ -343,7 +343,7 @@ def _compound_names(question: str, lang: Lang) -> dict[str, list[str]]:
     their analysed terms: a name that only means something whole, in any language.
 
     >>> _compound_names("Quel numéro appeler aux États-Unis ?", "fr")
-    {'etat': ['États-Unis'], 'unis': ['États-Unis']}
+    {'etat': ['États-Unis'], 'unir': ['États-Unis']}
     """
     found: dict[str, list[str]] = {}
     for raw in re.findall(r"\b[^\W\d_]+(?:-[^\W\d_]+)+\b", normalize(question)):
