@@ -223,6 +223,11 @@ def _named_event(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:
     return False
 
 
+def years(sentence: str, lang: Lang) -> list[str]:
+    """Years the sentence (in language `lang`) states."""
+    return _years(sentence, pack_of(lang))
+
+
 def _years(sentence: str, p: LanguagePack) -> list[str]:
     """Years the sentence states.
 

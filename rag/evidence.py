@@ -318,11 +318,14 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
     for word, term in question_words(query.text, query.terms_language):
         by_term.setdefault(term, []).append(word)
     compounds = _compound_names(query.text, query.terms_language)
+    centuries = _centuries(query.text, query.terms_language)
     unfound: list[str] = []
     unsure: list[tuple[str, str]] = []  # (term, word): held only if a word of the text means the same
     for term in sorted(query.strong):
         if term not in terms.weights:
             continue
+        if term in centuries and any(_in_century(y, centuries[term]) for y in answer_type.years(text, lang)):
+            continue  # "au XVIe siècle" held by "en 1564"
         if terms.credit(term, held_terms):
             names = [w for w in spelled.get(term, ()) if len(w) >= 4]
             if names and not any(_same_name(w, h) for w in names for h in held_words):
@@ -336,6 +339,36 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
         else:  # a number, a short name
             unfound.append(term)
     return unfound, unsure
+
+
+_ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50}
+
+
+def _centuries(question: str, lang: Lang) -> dict[str, int]:
+    """The question's centuries named by their number (the pack's `century`), by the analysed terms
+    of their words.
+
+    >>> _centuries("Un établissement du XVIe siècle ?", "fr"), _centuries("A 16th-century settlement?", "en")
+    ({'xvi': 16, 'siecl': 16}, {'16th': 16, 'centuri': 16})
+    """
+    p = pack_of(lang)
+    found: dict[str, int] = {}
+    if p.century is None:
+        return found
+    for m in p.century.finditer(fold(question)):
+        number = m.group(1)
+        if number.isdigit():
+            value = int(number)
+        else:  # a Roman numeral: a letter before a greater one is taken off ("xiv")
+            digits = [_ROMAN[c] for c in number]
+            value = sum(-d if d < after else d for d, after in zip(digits, digits[1:] + [0]))
+        for term in analyze(m.group(0), p):  # ("16th-century" is one strong word: both its terms)
+            found[term] = value
+    return found
+
+
+def _in_century(year: str, century: int) -> bool:
+    return (century - 1) * 100 <= int(year) <= century * 100
 
 
 def _compound_names(question: str, lang: Lang) -> dict[str, list[str]]:

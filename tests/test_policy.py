@@ -78,6 +78,13 @@ def test_a_year_the_sentence_does_not_state_is_unfound():
                     "In 1628 the Huguenots of New Amsterdam built a church.", "en") == ()
 
 
+def test_a_century_is_held_by_a_year_of_it():
+    assert _unfound("Quel fort du XVIe siècle fut bâti près d'Alby ?", "En 1564, Fort Corbie fut bâti près d'Alby.", "fr") == ()
+    assert _unfound("Quel fort du XVIIe siècle fut bâti près d'Alby ?", "En 1564, Fort Corbie fut bâti près d'Alby.", "fr") == ("xvii",)
+    assert _unfound("What 16th-century fort was built near Alby?", "In 1564, Fort Corbie was built near Alby.", "en") == ()
+    assert _unfound("What 17th-century fort was built near Alby?", "In 1564, Fort Corbie was built near Alby.", "en") == ("17th", "centuri")
+
+
 def test_a_swapped_name_is_unfound_in_french():
     assert _unfound("Combien de temps le fichier FICOVIE conserve-t-il les données ?",
                     "Le fichier FICOBA conserve les données dix ans.", "fr") == ("ficov",)

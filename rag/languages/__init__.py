@@ -86,6 +86,7 @@ class LanguagePack:
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     time_ago: re.Pattern | None  # on folded text: a time counted back from now ("300 years ago"), which answers "when"
     clock: re.Pattern | None  # on folded text: a time of day ("16h05", "4:05 pm"), which answers "what time"
+    century: re.Pattern | None  # on folded text: a century by its number, group 1 ("XVIe siècle", "16th century")
     currencies: dict[str, str]
     money_words: frozenset[str]
     range_start: tuple[str, ...]
@@ -215,6 +216,7 @@ def pack(code: str) -> LanguagePack:
         year_prefixes=tuple(numbers["year_prefixes"]),
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
         clock=re.compile(numbers["clock"]) if numbers.get("clock") else None,
+        century=re.compile(numbers["century"]) if numbers.get("century") else None,
         currencies=dict(numbers["currencies"]), money_words=frozenset(numbers["money_words"]),
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
