@@ -134,7 +134,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018", "en 1685")
         dated = {i for i, t in enumerate(tokens) if t in p.calendar}
         return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated and not _a_year(tokens, i, p)
-                         for i, t in enumerate(tokens)))
+                         and not _a_label(tokens, i, p) for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
                                   for t, n in zip(tokens, tokens[1:])):
@@ -145,8 +145,9 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     for i, token in enumerate(tokens):
         if wanted is not None and token in p.one_words and tokens[i + 1 : i + 2] and tokens[i + 1] in wanted:
             return 1.0  # "un an", "a year": one, written as the article
-        if not _is_figure(token, p) or token in asked or _a_year(tokens, i, p):  # the question's own figure
-            continue  # answers nothing; nor does a year ("en 1685, plusieurs familles huguenotes")
+        if not _is_figure(token, p) or token in asked or _a_year(tokens, i, p) or _a_label(tokens, i, p):
+            continue  # the question's own figure answers nothing; nor does a year ("en 1685, plusieurs
+            # familles huguenotes") or a number that names ("les régiments n° 13 et n° 15")
         following = tokens[i + 1 : i + 1 + _NEAR]
         if wanted is not None and any(t in wanted for t in following):
             return 1.0
@@ -166,6 +167,17 @@ def _a_year(tokens: list[str], i: int, p: LanguagePack) -> bool:
     [True, True, False]
     """
     return i > 0 and tokens[i - 1] in p.year_prefixes and bool(_YEAR.fullmatch(tokens[i]))
+
+
+def _a_label(tokens: list[str], i: int, p: LanguagePack) -> bool:
+    """Whether token i is a number that names, after one of the pack's `label_words` ("n° 13",
+    "article 6", "page 12"), not an amount.
+
+    >>> from rag.languages import pack
+    >>> [_a_label(words(t, "fr"), 1, pack("fr")) for t in ("n° 13", "article 6", "les 13 régiments")]
+    [True, True, False]
+    """
+    return i > 0 and tokens[i - 1] in p.label_words
 
 
 def starts_with_clock(text: str, lang: Lang) -> bool:

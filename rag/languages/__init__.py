@@ -84,6 +84,7 @@ class LanguagePack:
     event_words: frozenset[str]  # "before", "pendant": before a named event, a time
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
+    label_words: frozenset[str]  # folded: words before a number that names, not counts ("n° 13", "article 6")
     time_ago: re.Pattern | None  # on folded text: a time counted back from now ("300 years ago"), which answers "when"
     clock: re.Pattern | None  # on folded text: a time of day ("16h05", "4:05 pm"), which answers "what time"
     century: re.Pattern | None  # on folded text: a century by its number, group 1 ("XVIe siècle", "16th century")
@@ -214,6 +215,7 @@ def pack(code: str) -> LanguagePack:
         agent_words=frozenset(kinds.get("agent_words", ())),
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
+        label_words=frozenset(_fold(w) for w in numbers.get("label_words", ())),
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
         clock=re.compile(numbers["clock"]) if numbers.get("clock") else None,
         century=re.compile(numbers["century"]) if numbers.get("century") else None,
