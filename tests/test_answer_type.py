@@ -74,9 +74,8 @@ def test_a_year_is_no_count_nor_figure():
     assert not fits(count, "En 1685, plusieurs familles huguenotes partirent.", "", "fr")
     assert fits(count, "En 1685, 400 familles huguenotes partirent.", "", "fr")
     # nor a number that names: "n° 13", "l'annexe 1"
-    assert not fits(count, "Les familles huguenotes du régiment n° 13 partirent.", "", "fr")
-    assert not fits(expected("How many species visit the reserve?", "en"),
-                    "The reserve's species are listed in annex 1.", "", "en")
+    assert not fits(count, "Les familles huguenotes, n° 13 au registre, partirent.", "", "fr")
+    assert not fits(expected("How many species visit the reserve?", "en"), "Its species: annex 1.", "", "en")
     figure = expected("How much did the bridge cost?", "en")
     assert not fits(figure, "In 1754 the bridge was rebuilt at great cost.", "", "en")
     assert fits(figure, "In 1754 the bridge cost 300 pounds.", "", "en")
