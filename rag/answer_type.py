@@ -40,6 +40,7 @@ _TABLE_CELL = " | "  # between the cells of a table row, as rag.ingest writes ta
 class AnswerType:
     kind: str
     counted: tuple[str, ...] = ()  # the counted thing's words, folded ('gpu',), for kind "count"
+    measure: str = ""  # for kind "figure": the pack's measure asked for ("length"), whose units the figure needs
 
 
 def expected(question: str, lang: Lang) -> AnswerType | None:
@@ -47,7 +48,7 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
     when any sentence may answer it.
 
     >>> expected("Combien de GPU H800 DeepSeek a-t-il utilisés ?", "fr")
-    AnswerType(kind='count', counted=('gpu', 'h800'))
+    AnswerType(kind='count', counted=('gpu', 'h800'), measure='')
     >>> expected("Depuis combien d'années existe-t-elle ?", "fr").kind
     'duration'
     >>> expected("Combien a coûté l'entraînement de R1 ?", "fr").kind, expected("How long did it take?", "en").kind
@@ -57,7 +58,7 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
     >>> expected("Quel ancien CEO d'Intel a salué R1 ?", "fr").kind, expected("Which venture capitalist said it?", "en").kind
     ('person', 'person')
     >>> expected("How many original colonies were there?", "en")
-    AnswerType(kind='count', counted=('original', 'colonies'))
+    AnswerType(kind='count', counted=('original', 'colonies'), measure='')
     >>> expected("Quel poste Yann LeCun occupe-t-il ?", "fr") is None
     True
     """
@@ -74,8 +75,23 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
             if counted:
                 return AnswerType("count", counted)
             continue
+        if kind == "figure":  # the measure the kind's own words ask for ("quelle distance", "how tall"), not
+            return AnswerType(kind, measure=_measure(match.group(0), p))  # a word after them ("flight-height")
         return AnswerType("person" if kind == "person_by_role" else kind)
     return None
+
+
+def _measure(folded: str, p: LanguagePack) -> str:
+    """The pack's measure that words asking for a figure ask for ("quelle distance", "how tall"), or "".
+
+    >>> from rag.languages import pack
+    >>> _measure("quelle distance", pack("fr")), _measure("what error rate", pack("en"))
+    ('length', '')
+    """
+    for name, (asked, _) in p.measures.items():
+        if any(re.search(rf"\b{re.escape(a)}\b", folded) for a in asked):
+            return name
+    return ""
 
 
 def fits(answer_type: AnswerType | None, sentence: str, question: str, lang: Lang) -> bool:
@@ -133,8 +149,10 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         return WEAK if named else 0.0
     if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018", "en 1685")
         dated = {i for i, t in enumerate(tokens) if t in p.calendar}
+        units = p.measures[answer_type.measure][1] if answer_type.measure in p.measures else None
         return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated and not _a_year(tokens, i, p)
-                         and not _a_label(tokens, i, p) for i, t in enumerate(tokens)))
+                         and not _a_label(tokens, i, p) and (units is None or bool(units & set(tokens[i + 1 : i + 3])))
+                         for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
                                   for t, n in zip(tokens, tokens[1:])):

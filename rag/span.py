@@ -309,7 +309,7 @@ def _of_kind(wanted: AnswerType, found: list[Unit], i: int, question: str, lang:
         # fits() ignores a name that opens its text (a sentence's capitalised first word)
         return "x " + " ".join(u.text for u in found[i : i + n])
 
-    if wanted.kind in ("count", "duration"):
+    if wanted.kind in ("count", "duration") or (wanted.kind == "figure" and wanted.measure):  # "23 milles"
         return answer_type.fits(AnswerType("figure"), window(1), question, lang) and \
             answer_type.fits(wanted, window(4), question, lang)
     if wanted.kind == "person":

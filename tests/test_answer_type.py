@@ -81,6 +81,19 @@ def test_a_year_is_no_count_nor_figure():
     assert fits(figure, "In 1754 the bridge cost 300 pounds.", "", "en")
 
 
+def test_a_measure_asked_for_needs_its_units():
+    # "how far" is answered by "23 miles", not by the year or the headcount of a sentence on the place
+    far = expected("How far is the mill from the bakery?", "en")
+    assert far.measure == "length" and expected("How much did the mill cost?", "en").measure == ""
+    assert fits(far, "The mill stands 23 miles from the bakery.", "", "en")
+    assert not fits(far, "The mill near the bakery was built in 1689 by 300 settlers.", "", "en")
+    loin = expected("Quelle distance sépare le moulin de la boulangerie ?", "fr")
+    assert fits(loin, "Vingt-trois milles de route séparent le moulin de la boulangerie.", "", "fr")
+    assert not fits(loin, "Ils achetèrent six mille cent acres près du moulin.", "", "fr")  # "mille": a thousand
+    # the measure is the one the kind's words ask for, not a word after them
+    assert expected("What error rate does the flight-height measurement have?", "en").measure == ""
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "ok"),
     [

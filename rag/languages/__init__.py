@@ -85,6 +85,8 @@ class LanguagePack:
     calendar: frozenset[str]
     year_prefixes: tuple[str, ...]  # words before a three-digit year ("in 732")
     label_words: frozenset[str]  # folded: words before a number that names, not counts ("n° 13", "article 6")
+    measures: dict[str, tuple[frozenset[str], frozenset[str]]]  # measure -> (the
+    # folded words that ask for it, "distance"; the units its figures are written in, "km")
     time_ago: re.Pattern | None  # on folded text: a time counted back from now ("300 years ago"), which answers "when"
     clock: re.Pattern | None  # on folded text: a time of day ("16h05", "4:05 pm"), which answers "what time"
     century: re.Pattern | None  # on folded text: a century by its number, group 1 ("XVIe siècle", "16th century")
@@ -216,6 +218,8 @@ def pack(code: str) -> LanguagePack:
         calendar=frozenset(numbers["calendar"]),
         year_prefixes=tuple(numbers["year_prefixes"]),
         label_words=frozenset(_fold(w) for w in numbers.get("label_words", ())),
+        measures={name: (frozenset(_fold(w) for w in m["asked"]), frozenset(_fold(w) for w in m["units"]))
+                  for name, m in numbers.get("measures", {}).items()},
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
         clock=re.compile(numbers["clock"]) if numbers.get("clock") else None,
         century=re.compile(numbers["century"]) if numbers.get("century") else None,
