@@ -90,6 +90,9 @@ def test_a_measure_asked_for_needs_its_units():
     loin = expected("Quelle distance sépare le moulin de la boulangerie ?", "fr")
     assert fits(loin, "Vingt-trois milles de route séparent le moulin de la boulangerie.", "", "fr")
     assert not fits(loin, "Ils achetèrent six mille cent acres près du moulin.", "", "fr")  # "mille": a thousand
+    debit = expected("Quel est le débit moyen du fleuve à Lyon ?", "fr")
+    assert fits(debit, "Son débit moyen est d'environ 1 700 mètres cubes par seconde.", "", "fr")
+    assert not fits(debit, "Près d'Arles, il se divise en deux bras.", "", "fr")
     # the measure is the one the kind's words ask for, not a word after them
     assert expected("What error rate does the flight-height measurement have?", "en").measure == ""
 
