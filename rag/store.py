@@ -41,8 +41,8 @@ FORMAT = "rag-index"
 #    scores, int32 chunk numbers; benchmarks/index_size.py has the sizes)
 # 6: French words are stemmed with their accents, then folded ("opposèrent" -> "oppos"; folded first,
 #    "opposerent" stayed whole): the BM25 terms of French text changed
-# 7: words go to their dictionary form before they are stemmed ("promis" -> "promettre", "began" ->
-#    "begin"): the BM25 terms changed
+# 7: French words go to their dictionary form before they are stemmed ("promis" -> "promettre",
+#    "prirent" -> "prendre"): the BM25 terms of French text changed
 FORMAT_VERSION = 7
 # Builds whose vectors and extracted text a new build may reuse (only their storage or terms changed since)
 REUSABLE_VERSIONS = (4, 5, 6, 7)

@@ -65,7 +65,7 @@ class LanguagePack:
     name: str
     stemmer_name: str
     stem_accented: bool  # the stemmer reads words with their accents ("opposèrent"), folded afterwards
-    lemmas: bool  # words go to their dictionary form first (simplemma): "promis" -> "promettre", "began" -> "begin"
+    lemmas: bool  # words go to their dictionary form first (simplemma): "promis" -> "promettre"
     decimal_separator: str
     thousands_separators: tuple[str, ...]
     elisions: tuple[str, ...]
