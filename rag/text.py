@@ -211,7 +211,12 @@ def detect_language(text: str, default: str = "fr") -> str:
     return languages.detect(text, default) or default
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]?\s+(?=[\"«“(\[]?\s*[A-ZÀ-ÖØ-Þ0-9«“\"—–-])|\n+")
+# A sentence ends at a full stop, question or exclamation mark followed by a space and a capital
+# (or a digit, a quote, a dash), or at line breaks. Text that lost its spaces (scraped web pages:
+# "vos fichiers.Si une durée") also ends one where a lower-case word's stop touches a capitalised
+# word: a stop inside a name or an initial ("J.K.", "ASP.NET", "U.S.Army") has a capital before it.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]?\s+(?=[\"«“(\[]?\s*[A-ZÀ-ÖØ-Þ0-9«“\"—–-])|\n+"
+                           r"|(?<=[a-zß-öø-ÿ]{2}[.!?])(?=[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ])")
 _WORD_BEFORE_PERIOD = re.compile(r"([^\s(«“\"]+)\.$")
 
 
@@ -233,7 +238,7 @@ def _not_an_end(text: str, match: re.Match) -> bool:
     word = _WORD_BEFORE_PERIOD.search(text, max(0, match.start() - 24), match.start())
     if word is None:
         return False
-    token = word.group(1)
+    token = word.group(1).split("-")[-1]  # "Trinity-St. Paul's"
     return token.lower() in _abbreviations() or (len(token) == 1 and token.isupper())
 
 
@@ -246,6 +251,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> s = "Dr. Martin met John F. Kennedy at St. Lawrence. The war\\nended in 1763."
     >>> [s[a:b] for a, b in sentence_spans(s)]
     ['Dr. Martin met John F. Kennedy at St. Lawrence.', 'The war\\nended in 1763.']
+    >>> s = "Oui.Vous ne pouvez pas les garder.Si un texte le dit, voir Trinity-St. Paul's."
+    >>> [s[a:b] for a, b in sentence_spans(s)]
+    ['Oui.', 'Vous ne pouvez pas les garder.', "Si un texte le dit, voir Trinity-St. Paul's."]
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []

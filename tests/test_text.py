@@ -73,6 +73,14 @@ def test_sentence_spans_are_exact_offsets():
     assert [text[a:b] for a, b in spans] == ["Premier point.", "« Deuxième » point !", "Troisième ?", "Quatrième"]
 
 
+def test_sentences_glued_by_lost_spaces_are_split():
+    # scraped pages lose the space after a full stop ("fichiers.Si une durée"); a stop inside a
+    # name, an initial or a hyphenated abbreviation is no end
+    text = "Oui.Vous ne pouvez pas les garder.Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Oui.", "Vous ne pouvez pas les garder.", "Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's."]
+
+
 def test_detect_language():
     assert detect_language("Combien a coûté l'entraînement de R1 ?") == "fr"
     assert detect_language("How much did it cost to train R1?") == "en"
