@@ -298,15 +298,22 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool 
     True
     >>> _has_name("Le 27 janvier, l'IA.", frozenset(), pack("fr"))
     False
+    >>> _has_name("Some Protestants live there.", frozenset({"protestant", "live"}), pack("en"))
+    False
     """
     text = normalize(sentence)
     first = re.search(r"\w+", text)
     calendar = _any_calendar()  # a quote in another language keeps its months ("January 27, 2025")
     names = [m for m in _NAME.finditer(text) if fold(m.group()) not in p.stopwords and fold(m.group()) not in calendar]
+    terms = {t for w in asked for t in analyze(w, p)}
+
+    def new(name: str) -> bool:  # another form of a question's word names nothing new ("Protestants")
+        return fold(name) not in asked and not (set(analyze(name, p)) or {""}) <= terms
+
     if full:
-        return any(_in_one_name(text[a.end() : b.start()], p) and not {fold(a.group()), fold(b.group())} <= asked
+        return any(_in_one_name(text[a.end() : b.start()], p) and (new(a.group()) or new(b.group()))
                    for a, b in zip(names, names[1:]))
-    return any(fold(m.group()) not in asked for m in names if first is None or m.start() >= first.end())
+    return any(new(m.group()) for m in names if first is None or m.start() >= first.end())
 
 
 def _in_one_name(gap: str, p: LanguagePack) -> bool:

@@ -68,6 +68,16 @@ def test_a_name_with_a_particle_is_a_full_name():
     assert strength(qui, "Les colons de Paris et Lyon partirent.", "Qui a mené les colons ?", "fr") == WEAK
 
 
+def test_another_form_of_the_questions_word_is_no_new_name():
+    # "Protestants" restates the question's "protestant"; "Alsace" names what it asks
+    q = "What northern province in France has a large protestant population?"
+    assert not fits(expected(q, "en"), "Approximately one million Protestants in modern France live there.", q, "en")
+    assert fits(expected(q, "en"), "Most are concentrated in Alsace in northeast France.", q, "en")
+    q = "Quel pays a accueilli le plus de huguenots ?"
+    assert not fits(expected(q, "fr"), "Beaucoup de Huguenots partirent.", q, "fr")
+    assert fits(expected(q, "fr"), "Beaucoup de Huguenots partirent en Prusse.", q, "fr")
+
+
 def test_a_year_is_no_count_nor_figure():
     # "en 1685, plusieurs familles huguenotes" counts no Huguenots; "400 familles" does
     count = expected("Combien de familles huguenotes sont parties ?", "fr")
