@@ -213,10 +213,11 @@ def detect_language(text: str, default: str = "fr") -> str:
 
 # A sentence ends at a full stop, question or exclamation mark followed by a space and a capital
 # (or a digit, a quote, a dash), or at line breaks. Text that lost its spaces (scraped web pages:
-# "vos fichiers.Si une durée") also ends one where a lower-case word's stop touches a capitalised
-# word: a stop inside a name or an initial ("J.K.", "ASP.NET", "U.S.Army") has a capital before it.
+# "vos fichiers.Si une durée", "par le Préfet.L'autorisation", "ce pass sanitaire ?Les participants")
+# also ends one where a lower-case word's stop touches a capitalised word: a stop inside a name or
+# an initial ("J.K.", "ASP.NET", "U.S.Army") has a capital before it.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]?\s+(?=[\"«“(\[]?\s*[A-ZÀ-ÖØ-Þ0-9«“\"—–-])|\n+"
-                           r"|(?<=[a-zß-öø-ÿ]{2}[.!?])(?=[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ])")
+                           r"|(?:(?<=[a-zß-öø-ÿ]{2}[.!?])|(?<=[a-zß-öø-ÿ] [?!]))(?=[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]|['’][A-Za-zÀ-ÿ]))")
 _WORD_BEFORE_PERIOD = re.compile(r"([^\s(«“\"]+)\.$")
 
 

@@ -76,9 +76,11 @@ def test_sentence_spans_are_exact_offsets():
 def test_sentences_glued_by_lost_spaces_are_split():
     # scraped pages lose the space after a full stop ("fichiers.Si une durée"); a stop inside a
     # name, an initial or a hyphenated abbreviation is no end
-    text = "Oui.Vous ne pouvez pas les garder.Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's."
+    text = ("Oui.Vous ne pouvez pas les garder.Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's. "
+            "Comment ça marche ?L'autorisation est valable 5 ans.J'effectue une analyse.")
     assert [text[a:b] for a, b in sentence_spans(text)] == [
-        "Oui.", "Vous ne pouvez pas les garder.", "Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's."]
+        "Oui.", "Vous ne pouvez pas les garder.", "Si besoin, voyez ASP.NET, U.S.Army, e.g.Paris et Trinity-St. Paul's.",
+        "Comment ça marche ?", "L'autorisation est valable 5 ans.", "J'effectue une analyse."]
 
 
 def test_detect_language():
