@@ -31,7 +31,8 @@ _YEAR = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d)(?![\d-]|[.,]\d)")
 _YEAR_SPAN = re.compile(r"(?<![\d.,-])(1\d{3}|20\d\d)-(1\d{3}|20\d\d)(?![\d-]|[.,]\d)")
 _SHORT_YEAR = re.compile(r"(?<![\d.,-])([1-9]\d{2})(?![\d-]|[.,]\d)")
 _ORDINAL = re.compile(r"\b\d{1,2}(?:st|nd|rd|th|e|eme|er|ieme)\b")  # "18th", "XVIIIe" is not caught
-_NAME = re.compile(r"(?<![\w'@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*|(?<![\w'@])[A-Z]{3,}\b")  # an acronym of 3+ letters (IBM, NATO): "AI", "US" are mostly not answers
+# a name may follow an elided article: "d'Augsbourg", "l'Angleterre"
+_NAME = re.compile(r"(?<![\w@])[A-ZÀ-Ý][^\W\d_]*[a-zà-ÿ][^\W\d_]*|(?<![\w@])[A-Z]{3,}\b")  # an acronym of 3+ letters (IBM, NATO): "AI", "US" are mostly not answers
 _NEAR = 3  # words between a figure and the counted thing
 _TABLE_CELL = " | "  # between the cells of a table row, as rag.ingest writes tables
 

@@ -46,6 +46,11 @@ from rag.text import detect_language
         ("Quel officier a inspecté le four ?", "person"),
         ("Dans quelle colonie le four a-t-il été construit ?", "name"),
         ("Que faire quand le four s'arrête ?", None),
+        # places, groups and acts that bear proper names; signers are people
+        ("Quel collectif a racheté la boulangerie ?", "name"),
+        ("What London neighborhood did the bakers move to?", "name"),
+        ("Sur quel lac le moulin a-t-il été construit ?", "name"),
+        ("Quel signataire du traité était boulanger ?", "person"),
     ],
 )
 def test_expected_kind_of_answer(question, kind):
@@ -76,6 +81,13 @@ def test_another_form_of_the_questions_word_is_no_new_name():
     q = "Quel pays a accueilli le plus de huguenots ?"
     assert not fits(expected(q, "fr"), "Beaucoup de Huguenots partirent.", q, "fr")
     assert fits(expected(q, "fr"), "Beaucoup de Huguenots partirent en Prusse.", q, "fr")
+
+
+def test_a_name_after_an_elided_article_is_a_name():
+    # French elides "de", "la": "d'Amsterdam", "l'Angleterre" name places as "Amsterdam" does
+    q = "Dans quelle ville les boulangers se sont-ils installés ?"
+    assert fits(expected(q, "fr"), "Les boulangers se sont installés près d'Amsterdam.", q, "fr")
+    assert not fits(expected(q, "fr"), "Les boulangers se sont installés près du port.", q, "fr")
 
 
 def test_a_year_is_no_count_nor_figure():
