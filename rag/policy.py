@@ -91,7 +91,7 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "no-evidence")
     if query.negated and not negates_what_is_asked(query, best.text, best.language):
         return Decision(0.0, "negation")
-    if asks_amount(query) and not any(states_amount(e.text, e.language) for e in evidence if e.fits):
+    if asks_amount(query) and not states_amount(best.text, best.language):
         return Decision(0.0, "no-amount")
     if other_number(query, best.text, best.language):
         return Decision(0.0, "other-number")

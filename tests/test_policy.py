@@ -436,3 +436,17 @@ def test_the_words_that_only_say_what_is_asked_are_no_unknown_words(tmp_path):
     asked = QueryTerms({"ouvri": 1.0, "travaill": 1.0, "chanti": 1.0})  # 'travaill' is nowhere
     assert unknown_share(asked, lexical, frozenset({"ouvri"})) < 0.5  # 'ouvri' is known: it counts
     assert unknown_share(asked, lexical, frozenset({"ouvri", "travaill"})) == 0.0  # an unknown frame word does not
+
+
+def test_a_sum_asked_for_is_stated_by_the_sentence_that_answers(tmp_path):
+    """"What is the price of…" is not answered by the sentence on the thing asked about that
+    states no sum ('holds 4,000 books'), because another passage states one for something else."""
+    small = engine_over(tmp_path, {
+        "abbey.txt": "The abbey\n\nThe abbey's library holds 4,000 books in its north wing.\n\n"
+                     "In 1650 the abbey sold its water mill for 300 pounds.\n",
+        "bridge.txt": "The bridge was rebuilt in stone after the flood.\n",
+    })
+    result = answer("What is the price of the abbey's library?", small, use_llm=False)
+    assert result.refused and result.refusal_reason == "no-amount"
+    sold = answer("What was the price of the abbey's water mill?", small, use_llm=False)
+    assert not sold.refused and "300 pounds" in sold.text
