@@ -58,11 +58,33 @@ def vocabulary(texts: list[str], languages: list[str], limit: int = 10_000) -> l
 
 
 def question_words(question: str, lang: Lang) -> list[tuple[str, str]]:
-    """(word, term) of the question's content words without digits: the ones worth translating."""
+    """(word, term) of the question's content words without digits: the ones worth translating,
+    as the question writes them: the embedder reads 'Brésil' as Brazil, 'brésil' as nothing
+    it knows (its closest English word scores 0.86 against 0.65).
+
+    >>> question_words("Qui a colonisé le Brésil ?", "fr")
+    [('colonisé', 'colonis'), ('Brésil', 'bresil')]
+    """
     pairs = []
-    for raw in _WORD.findall(normalize(question).lower()):
+    for raw in _WORD.findall(normalize(question)):
         word = raw.split("'")[-1]
         terms = analyze(word, lang)
         if len(terms) == 1 and not any(c.isdigit() for c in word):
             pairs.append((word, terms[0]))
+    return pairs
+
+
+def compound_words(question: str, lang: Lang) -> list[tuple[str, list[str]]]:
+    """(word, its terms) of the question's hyphenated words of several terms, as written: a name
+    translated whole ('Grande-Bretagne' is 'Britain', neither 'great' nor 'Brittany').
+
+    >>> compound_words("Quel territoire a été cédé à la Grande-Bretagne ?", "fr")
+    [('Grande-Bretagne', ['grand', 'bretagn'])]
+    """
+    pairs = []
+    for raw in _WORD.findall(normalize(question)):
+        word = raw.split("'")[-1]
+        terms = analyze(word, lang)
+        if "-" in word and len(terms) > 1:
+            pairs.append((word, terms))
     return pairs

@@ -327,7 +327,8 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
         if term in centuries and any(_in_century(y, centuries[term]) for y in answer_type.years(text, lang)):
             continue  # "au XVIe siècle" held by "en 1564"
         if terms.credit(term, held_terms):
-            names = [w for w in spelled.get(term, ()) if len(w) >= 4]
+            names = [w for w in spelled.get(term, ()) if len(w) >= 4] if term in held_terms else []
+            # (held by a stand-in, the name is written otherwise on purpose: 'Brazil' for 'Brésil')
             if names and not any(_same_name(w, h) for w in names for h in held_words):
                 unfound.append(term)  # only the stem is shared
             continue

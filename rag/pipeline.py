@@ -179,7 +179,8 @@ def decision_for(question: str, engine: Engine, k: int) -> Decision:
     if not query.supported:
         return Decision(0.0, "unsupported-language")
     _, pool, terms, query = gather(query, engine, k)
-    return decide(query, pool[: engine.settings.evidence_sentences], terms, engine.index.lexical)
+    return decide(query, pool[: engine.settings.evidence_sentences], terms, engine.index.lexical,
+                  len(engine.index.languages))
 
 
 def answer(
@@ -223,7 +224,7 @@ def answer(
         return {key: round((t - started) * 1000, 1) for key, t in
                 (("retrieve", retrieved), ("first_token", first or now), ("total", now))}
 
-    decision = decide(query, evidence, terms, engine.index.lexical)
+    decision = decide(query, evidence, terms, engine.index.lexical, len(engine.index.languages))
     if decision.refuse(settings.refusal_threshold):
         return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None),
                       score=decision.score, refusal_reason=decision.reason or "weak-match")

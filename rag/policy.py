@@ -76,20 +76,25 @@ class Decision:
         return self.score < threshold
 
 
-def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: LexicalIndex) -> Decision:
-    """The policy's score and, when a rule fires, why."""
+def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: LexicalIndex,
+           corpus_languages: int = 1) -> Decision:
+    """The policy's score and, when a rule fires, why. `corpus_languages`: how many languages
+    the documents are written in."""
     if not evidence:
         return Decision(0.0, "no-evidence")
-    # (a word of a question in another language than the documents is expected to be unknown)
+    # (a word of a question in another language than the documents is expected to be unknown; in
+    # a corpus of several languages, a common word may be known only to the documents of the
+    # other one, as 'against' for 'contre', and the bridge finds few such translations: names it
+    # finds, 'Brazil' for 'Brésil')
     if query.language == query.terms_language and unknown_names(query, terms, lexical):
         return Decision(0.0, "unknown-name")
-    if query.language == query.terms_language and \
+    if query.language == query.terms_language and corpus_languages == 1 and \
             unknown_share(terms, lexical, _frame_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
     best = best_answering(evidence)
     if best is None:
         return Decision(0.0, "no-evidence")
-    if query.negated and not negates_what_is_asked(query, best.text, best.language):
+    if query.negated and not negates_what_is_asked(query, best.text, best.language, terms):
         return Decision(0.0, "negation")
     if asks_amount(query) and not states_amount(best.text, best.language):
         return Decision(0.0, "no-amount")
@@ -134,12 +139,14 @@ def negated_terms(query: Query) -> set[str]:
     return terms
 
 
-def negates_what_is_asked(query: Query, text: str, lang: str) -> bool:
+def negates_what_is_asked(query: Query, text: str, lang: str, terms: QueryTerms | None = None) -> bool:
     """Whether the text negates what the negated question negates: one of its negated terms
     within NEGATED_REACH words of a negation of the text ("The dates do not match those of the war,
-    when the bridge was repaired" does not answer "When was the bridge not repaired?"). Where the
-    question's terms cannot be compared with the text's (another language, nothing negated),
-    any negation of the text counts.
+    when the bridge was repaired" does not answer "When was the bridge not repaired?"). A text in
+    another language than the question's terms is compared through their translations (`terms`'
+    stand-ins: "qui n'avait pas le droit de s'installer" is not answered by "the kingdom did not
+    recover"). Where they cannot be compared (no translation, nothing negated), any negation of
+    the text counts.
 
     >>> from rag.query import analyse
     >>> q = analyse("When was the old bridge not repaired?", "en")
@@ -148,7 +155,9 @@ def negates_what_is_asked(query: Query, text: str, lang: str) -> bool:
     [False, True]
     """
     asked = negated_terms(query)
-    if not asked or lang != query.terms_language:
+    if asked and lang != query.terms_language:
+        asked = {s for t in asked for s in (terms.stand_ins.get(t, {}) if terms else ())}
+    if not asked:
         return languages.pack(lang).negates(text)
     for before, negation, after in _negations(text, lang):
         near = " ".join(before.split()[-NEGATED_REACH:] + [negation] + after.split()[:NEGATED_REACH])

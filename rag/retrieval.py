@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.bridge import question_words
+from rag.bridge import compound_words, question_words
 from rag.chunking import Chunk
 from rag.embedders import Embedder, fusion_weight, query_embedder
 from rag import languages
@@ -121,15 +121,27 @@ class Retriever:
             if term not in vocabulary and not any(v in vocabulary for v in stand_ins.get(term, ())):
                 for match in self.index.lexical.spelled_like(term):
                     stand_ins.setdefault(term, {})[match] = SPELLING_SIMILARITY
-        if self.embedder is None or (query.language == self.index.language and len(self.index.languages) == 1):
+        several = len(self.index.languages) > 1
+        if self.embedder is None or (query.language == self.index.language and not several):
             return QueryTerms(weights, stand_ins)
-        unknown = [(w, t) for w, t in question_words(query.text, query.terms_language)
-                   if t not in vocabulary and t in weights and not any(v in vocabulary for v in stand_ins.get(t, ()))]
-        if not unknown:
+        # a word the corpus never uses; and, in a corpus of several languages, every word: its
+        # documents in the other language say it otherwise ('États' for 'States')
+        def unknown(t: str) -> bool:
+            return t not in vocabulary and not any(v in vocabulary for v in stand_ins.get(t, ()))
+
+        bridged = [(w, t) for w, t in question_words(query.text, query.terms_language)
+                   if t in weights and (several or unknown(t))]
+        bridged += [(w, t) for w, parts in compound_words(query.text, query.terms_language)
+                    for t in parts if t in weights and (several or unknown(t))]
+        if not bridged:
             return QueryTerms(weights, stand_ins)
-        vectors = self.embedder.embed([w for w, _ in unknown])
-        for (word, term), vector in zip(unknown, vectors):
-            for match, similarity in self.index.bridge.expand(word, vector, self.config.bridge_similarity).items():
+        vectors = self.embedder.embed([w for w, _ in bridged])
+        for (word, term), vector in zip(bridged, vectors):
+            known = term in vocabulary  # then its own term is among the closest: one more
+            for match, similarity in self.index.bridge.expand(word, vector, self.config.bridge_similarity,
+                                                              3 if known else 2).items():
+                if match == term:
+                    continue
                 matches = stand_ins.setdefault(term, {})
                 matches[match] = max(matches.get(match, 0.0), similarity)
         return QueryTerms(weights, stand_ins)

@@ -106,8 +106,9 @@ def built(settings: Settings):
     return settings, embedder
 
 
-def engine_over(folder: Path, files: dict[str, str], **overrides):
-    """An engine (fake embedder and generator) over a corpus of the given files, written under `folder`."""
+def engine_over(folder: Path, files: dict[str, str], embedder=None, **overrides):
+    """An engine (fake embedder, unless one is given, and fake generator) over a corpus of the
+    given files, written under `folder`."""
     from rag import store
     from rag.documents import load_corpus
     from rag.pipeline import Engine
@@ -119,7 +120,7 @@ def engine_over(folder: Path, files: dict[str, str], **overrides):
         (corpus / name).write_text(text, "utf-8")
     settings = Settings(corpus_dir=corpus, index_dir=folder / "index", models_dir=folder / "models",
                         manifest_path=ROOT / "models.txt", **overrides)
-    embedder = FakeEmbedder()
+    embedder = embedder or FakeEmbedder()
     store.build(settings.index_dir, load_corpus(corpus), embedder, settings.chunk_chars)
     index = store.load(settings.index_dir)
     return Engine(settings, index, embedder, Retriever(index, embedder, RetrievalConfig(settings.retrieval)),

@@ -1,0 +1,106 @@
+"""The bridge between languages: a question in one language over documents in another."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from rag.evidence import unfound_details
+from rag.pipeline import answer, decision_for
+from rag.query import analyse
+from rag.retrieval import QueryTerms
+from rag.text import analyze
+from tests.conftest import FakeEmbedder, engine_over
+
+
+class TranslatingEmbedder(FakeEmbedder):
+    """The fake's bag of stems, where a French word and its English translation are one stem
+    (as a multilingual embedder puts them close)."""
+
+    SAME = {"telephon": "phon", "etat": "stat", "unis": "unit", "bresil": "brazil", "command": "order",
+            "formulair": "form", "grandebretagn": "britain"}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts += texts
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            whole = analyze(text.replace("-", ""), "fr")  # a compound as one stem
+            terms = [self.SAME.get(t, t) for t in whole] if len(whole) == 1 else \
+                [self.SAME.get(t, t) for t in analyze(text, "fr")]
+            for term in terms or ["empty"]:
+                out[row, hash_of(term) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def hash_of(term: str) -> int:
+    return int(hashlib.md5(term.encode()).hexdigest(), 16)
+
+
+MIXED = {
+    "mairie.txt": "La mairie\n\nLe téléphone de la mairie est en panne depuis lundi ; les formulaires sont "
+                  "au guichet.\n",
+    "help.txt": "Getting help\n\nIn the United States, you can phone 1-800-829-3676 to order forms and "
+                "publications. Brazil and Britain have their own services.\n",
+}
+
+
+def test_in_a_corpus_of_two_languages_a_word_both_use_also_stands_for_its_translation(tmp_path: Path):
+    """'téléphone' is a word of the French document too: before, only words no document used were
+    translated, and the English document's 'phone' never counted for it."""
+    engine = engine_over(tmp_path, MIXED, embedder=TranslatingEmbedder())
+    assert set(engine.index.languages) == {"fr", "en"}
+    query = analyse("Quel téléphone pour commander des formulaires ?", engine.index.language, engine.index.languages)
+    terms = engine.retriever.query_terms(query)
+    assert "telephon" in engine.index.lexical.vocabulary
+    assert "phone" in terms.stand_ins["telephon"]
+    assert "order" in terms.stand_ins["command"]
+    result = answer(query.text, engine, use_llm=False)
+    assert not result.refused and "1-800-829-3676" in result.text
+
+
+def test_in_a_corpus_of_one_language_a_known_word_stands_for_itself_alone(tmp_path: Path):
+    engine = engine_over(tmp_path, {"mairie.txt": MIXED["mairie.txt"]}, embedder=TranslatingEmbedder())
+    query = analyse("Le téléphone de la mairie est-il en panne ?", engine.index.language, engine.index.languages)
+    assert engine.retriever.query_terms(query).stand_ins.get("telephon", {}) == {}
+
+
+def test_a_hyphenated_name_is_translated_whole(tmp_path: Path):
+    engine = engine_over(tmp_path, MIXED, embedder=TranslatingEmbedder())
+    query = analyse("Quel service a la Grande-Bretagne ?", engine.index.language, engine.index.languages)
+    terms = engine.retriever.query_terms(query)
+    assert "britain" in terms.stand_ins["bretagn"]
+
+
+def test_a_name_held_by_its_translation_is_found():
+    """'Brazil' is how the English text writes 'Brésil': not another name that shares a stem."""
+    q = analyse("Qui a colonisé le Brésil ?", "fr")
+    assert unfound_details(q, QueryTerms(q.weights, {"bresil": {"brazil": 0.86}}), "Portugal colonized Brazil.", "en") == ()
+    assert unfound_details(q, QueryTerms(q.weights), "Portugal colonized Brazil.", "en") == ("bresil",)
+
+
+def test_in_a_corpus_of_two_languages_common_words_one_side_lacks_refuse_nothing(tmp_path: Path):
+    """'soulevés' and 'contre' are in no document: in a French corpus the question is about what
+    the documents never speak of; next to English documents they may just say it in English."""
+    question = "Contre qui les camisards se sont-ils soulevés ?"
+    (tmp_path / "fr").mkdir()
+    french = engine_over(tmp_path / "fr", {"mairie.txt": MIXED["mairie.txt"],
+                                           "cevennes.txt": "Les Cévennes\n\nLes camisards vivaient dans les Cévennes.\n"})
+    assert decision_for(question, french, 5).reason == "unknown-terms"
+    (tmp_path / "mixed").mkdir()
+    mixed = engine_over(tmp_path / "mixed", MIXED | {
+        "camisards.txt": "The Camisards\n\nThe Camisards rose against the Catholic Church in 1702.\n"})
+    assert decision_for(question, mixed, 5).reason != "unknown-terms"
+
+
+def test_a_negated_question_is_compared_with_a_text_in_another_language_through_its_translations():
+    """Before, any negation of an English text answered a negated French question."""
+    from rag.policy import negated_terms, negates_what_is_asked
+    q = analyse("Qui n'avait pas le droit de s'installer dans les colonies ?", "fr")
+    assert {"droit", "install"} <= negated_terms(q)
+    terms = QueryTerms(q.weights, {"droit": {"right": 0.8}, "install": {"settl": 0.8}})
+    recovered, settled = "The kingdom did not recover for years.", "Dissenters were not allowed to settle in the colony."
+    assert not negates_what_is_asked(q, recovered, "en", terms)
+    assert negates_what_is_asked(q, settled, "en", terms)
+    assert negates_what_is_asked(q, recovered, "en")  # nothing to compare with: any negation counts
