@@ -316,7 +316,7 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
     spelled = _name_words(query.text, query.terms_language)
     by_term: dict[str, list[str]] = {}
     for word, term in question_words(query.text, query.terms_language):
-        by_term.setdefault(term, []).append(word)
+        by_term.setdefault(term, []).append(word.lower())  # as `_stand_in_forms` gives the text's words
     compounds = _compound_names(query.text, query.terms_language)
     centuries = _centuries(query.text, query.terms_language)
     unfound: list[str] = []

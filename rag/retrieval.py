@@ -124,15 +124,22 @@ class Retriever:
         several = len(self.index.languages) > 1
         if self.embedder is None or (query.language == self.index.language and not several):
             return QueryTerms(weights, stand_ins)
-        # a word the corpus never uses; and, in a corpus of several languages, every word: its
-        # documents in the other language say it otherwise ('États' for 'States')
+        # every word of a question in another language than (some of) the documents: they say it
+        # otherwise, even where the corpus also uses it ('États' for 'States'; 'school' in a
+        # French text's English name for 'école'); else a word the corpus never uses
+        every = several or query.language != self.index.language
+
         def unknown(t: str) -> bool:
             return t not in vocabulary and not any(v in vocabulary for v in stand_ins.get(t, ()))
 
         bridged = [(w, t) for w, t in question_words(query.text, query.terms_language)
-                   if t in weights and (several or unknown(t))]
+                   if t in weights and (every or unknown(t))]
         bridged += [(w, t) for w, parts in compound_words(query.text, query.terms_language)
-                    for t in parts if t in weights and (several or unknown(t))]
+                    for t in parts if t in weights and (every or unknown(t))]
+        # each word as written and in lower case: the corpus's words are embedded in lower case,
+        # and the embedder reads case ('Acadiens' is 0.64 from 'acadians', 'acadiens' 0.93; but
+        # 'brésil' is no country, 'Brésil' is 0.86 from 'brazil')
+        bridged += [(w.lower(), t) for w, t in bridged if w != w.lower()]
         if not bridged:
             return QueryTerms(weights, stand_ins)
         vectors = self.embedder.embed([w for w, _ in bridged])

@@ -20,7 +20,7 @@ class TranslatingEmbedder(FakeEmbedder):
     (as a multilingual embedder puts them close)."""
 
     SAME = {"telephon": "phon", "etat": "stat", "unis": "unit", "bresil": "brazil", "command": "order",
-            "formulair": "form", "grandebretagn": "britain"}
+            "formulair": "form", "grandebretagn": "britain", "ecol": "school"}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.texts += texts
@@ -64,6 +64,17 @@ def test_in_a_corpus_of_one_language_a_known_word_stands_for_itself_alone(tmp_pa
     engine = engine_over(tmp_path, {"mairie.txt": MIXED["mairie.txt"]}, embedder=TranslatingEmbedder())
     query = analyse("Le téléphone de la mairie est-il en panne ?", engine.index.language, engine.index.languages)
     assert engine.retriever.query_terms(query).stand_ins.get("telephon", {}) == {}
+
+
+def test_a_question_in_another_language_than_the_corpus_translates_the_words_it_also_uses(tmp_path: Path):
+    """'school' is a word of the French text (in a name), and 'école' the one that answers."""
+    engine = engine_over(tmp_path, {"ecole.txt": "L'école\n\nLa Huguenot School est une école de tissage "
+                                                 "fondée à Canterbury en 1700 par des réfugiés.\n"},
+                         embedder=TranslatingEmbedder())
+    query = analyse("When was the weaving school founded?", engine.index.language, engine.index.languages)
+    assert (query.language, engine.index.languages) == ("en", ("fr",))
+    assert "school" in engine.index.lexical.vocabulary
+    assert "ecol" in engine.retriever.query_terms(query).stand_ins["school"]
 
 
 def test_a_hyphenated_name_is_translated_whole(tmp_path: Path):
