@@ -335,6 +335,8 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
         forms = [w for w in by_term.get(term, ()) if len(w) >= 4] or compounds.get(term, [])
         if any(fold(w) in folded for w in forms):
             continue
+        if query.language != lang and any(_same_name(fold(w), h) for w in forms for h in _name_forms(text)):
+            continue  # the name as the text's language spells it ('Henri' for 'Henry', 'Floride' for 'Florida')
         if forms:
             unsure.append((term, forms[0]))
         else:  # a number, a short name
