@@ -155,8 +155,9 @@ def negates_what_is_asked(query: Query, text: str, lang: str, terms: QueryTerms 
     [False, True]
     """
     asked = negated_terms(query)
-    if asked and lang != query.terms_language:
-        asked = {s for t in asked for s in (terms.stand_ins.get(t, {}) if terms else ())}
+    if asked and lang != query.terms_language:  # its words as they are (names) or translated
+        translated = {s for t in asked for s in (terms.stand_ins.get(t, {}) if terms else ())}
+        asked = asked | translated if translated else set()
     if not asked:
         return languages.pack(lang).negates(text)
     for before, negation, after in _negations(text, lang):
