@@ -57,6 +57,11 @@ def vocabulary(texts: list[str], languages: list[str], limit: int = 10_000) -> l
     return [(t, surface[t].most_common(1)[0][0]) for t, _ in counts.most_common(limit)]
 
 
+def _content_words(question: str, lang: Lang) -> list[tuple[str, list[str]]]:
+    """(word as written, its analysed terms) of each word of the question, an elided article cut off."""
+    return [(word, analyze(word, lang)) for word in (raw.split("'")[-1] for raw in _WORD.findall(normalize(question)))]
+
+
 def question_words(question: str, lang: Lang) -> list[tuple[str, str]]:
     """(word, term) of the question's content words without digits: the ones worth translating,
     as the question writes them: the embedder reads 'Brésil' as Brazil, 'brésil' as nothing
@@ -65,13 +70,8 @@ def question_words(question: str, lang: Lang) -> list[tuple[str, str]]:
     >>> question_words("Qui a colonisé le Brésil ?", "fr")
     [('colonisé', 'colonis'), ('Brésil', 'bresil')]
     """
-    pairs = []
-    for raw in _WORD.findall(normalize(question)):
-        word = raw.split("'")[-1]
-        terms = analyze(word, lang)
-        if len(terms) == 1 and not any(c.isdigit() for c in word):
-            pairs.append((word, terms[0]))
-    return pairs
+    return [(word, terms[0]) for word, terms in _content_words(question, lang)
+            if len(terms) == 1 and not any(c.isdigit() for c in word)]
 
 
 def compound_words(question: str, lang: Lang) -> list[tuple[str, list[str]]]:
@@ -81,10 +81,4 @@ def compound_words(question: str, lang: Lang) -> list[tuple[str, list[str]]]:
     >>> compound_words("Quel territoire a été cédé à la Grande-Bretagne ?", "fr")
     [('Grande-Bretagne', ['grand', 'bretagn'])]
     """
-    pairs = []
-    for raw in _WORD.findall(normalize(question)):
-        word = raw.split("'")[-1]
-        terms = analyze(word, lang)
-        if "-" in word and len(terms) > 1:
-            pairs.append((word, terms))
-    return pairs
+    return [(word, terms) for word, terms in _content_words(question, lang) if "-" in word and len(terms) > 1]
