@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from rag import prefix_cache
 from rag.errors import ModelError
 
 
@@ -82,6 +83,7 @@ class LlamaGenerator:
         self.lock = threading.Lock()
         self.last_usage: dict[str, int] = {}
         self.last_logprobs: list[float] | None = None  # of each token written under a constraint (scan)
+        self._kept = prefix_cache.KeptPrefixes()  # prompt starts the cache no longer holds
 
     def stream(self, prompt: str, max_tokens: int = 96, temperature: float = 0.0,
                constraint: Constraint | None = None) -> Iterator[str]:
@@ -156,17 +158,53 @@ class LlamaGenerator:
         end = llm.token_eos()
         decoder = codecs.getincrementaldecoder("utf-8")("ignore")
         written: list[int] = []
-        for step in range(max_tokens):
-            chosen, logprob = _choose(node, self._last_logits(), end)
+
+        def piece(token: int) -> str:
+            text = decoder.decode(llm.detokenize([token], prev_tokens=prompt_tokens + written))
+            written.append(token)
+            return text
+
+        scores = self._last_logits()
+        while len(written) < max_tokens:
+            chosen, logprob = _choose(node, scores, end)
             logprobs.append(logprob)
             if chosen == end:
                 return
-            piece = decoder.decode(llm.detokenize([chosen], prev_tokens=prompt_tokens + written))
-            written.append(chosen)
             node = node.get(chosen, {})
-            yield piece  # the caller leaves at the line's end: that token is never evaluated
-            if step + 1 < max_tokens:
-                llm.eval([chosen])
+            yield piece(chosen)  # the caller leaves at the line's end: that token is never evaluated
+            if len(written) >= max_tokens:
+                return
+            # the tokens the constraint then leaves no choice about (the rest of a name or a number
+            # that the tokenizer spells in pieces: half the steps) are read in the same batch as the
+            # chosen one, each with its logits; the line's end is chosen like any other token
+            forced: list[int] = []
+            while len(node) == 1 and len(written) + len(forced) < max_tokens:
+                (only, after), = node.items()
+                if not after:
+                    break
+                forced.append(only)
+                node = after
+            rows = self._evaluate([chosen, *forced])
+            for token, row in zip(forced, rows):
+                logprobs.append(_logprob(row, token))
+                yield piece(token)
+            scores = rows[len(forced)]
+
+    def _evaluate(self, tokens: list[int]) -> list:
+        """Have llama.cpp read `tokens` after what its cache holds, in one batch, and return the
+        logits it computed at each of them (views, valid until the next evaluation)."""
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        return [np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(llm.n_vocab(),))
+                for i in range(len(tokens))]
 
     def _last_logits(self):
         """The logits llama.cpp computed for the last token it evaluated (a view, valid until the next)."""
@@ -177,14 +215,18 @@ class LlamaGenerator:
 
     def _read(self, tokens: list[int]) -> None:
         """Have llama.cpp evaluate `tokens`, keeping the part of its cache they begin with (the
-        solved examples of the span prompt), as llama-cpp-python's own generation does; the last
-        token is always evaluated again, for its logits."""
+        solved examples of the span prompt), as llama-cpp-python's own generation does, or the
+        longer start of an earlier prompt that `KeptPrefixes` holds (the examples of the other
+        language); the last token is always evaluated again, for its logits."""
         llm = self._llm
-        common = 0
-        for cached, token in zip(llm.input_ids[: llm.n_tokens], tokens):
-            if cached != token:
-                break
-            common += 1
+        cached = llm.input_ids[: llm.n_tokens]
+        common = prefix_cache.shared(cached, tokens)
+        if common < self._kept.min_tokens <= len(cached):  # a prompt that begins otherwise replaces it
+            self._kept.keep(cached, prefix_cache.save(llm))
+        # a prompt kept earlier (a question in the other language) may share more with this one
+        found = self._kept.best(tokens, common)
+        if found is not None and prefix_cache.restore(llm, found[0], self._kept.state(found[0])):
+            common = found[1]
         keep = min(common, len(tokens) - 1)
         if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep
@@ -245,8 +287,15 @@ def _choose(node: dict[int, dict], scores, end: int) -> tuple[int, float]:
         chosen = int(candidates[np.argmax(scores[candidates])])
     else:
         chosen = end
+    return chosen, _logprob(scores, chosen)
+
+
+def _logprob(scores, token: int) -> float:
+    """The log-probability of `token` over the whole vocabulary, from the model's logits."""
+    import numpy as np
+
     top = float(scores.max())
-    return chosen, float(scores[chosen]) - top - float(np.log(np.exp(scores - top).sum()))
+    return float(scores[token]) - top - float(np.log(np.exp(scores - top).sum()))
 
 
 def check_grammar(text: str, llm=None) -> None:

@@ -31,6 +31,7 @@ from rag.chunking import Chunk
 from rag.errors import ModelError, UsageError
 from rag.evidence import Evidence
 from rag.generation import STOP, LlamaGenerator
+from rag.prefix_cache import KeptPrefixes
 from rag.pipeline import answer, load_configured_generator
 from rag.query import analyse
 from rag.settings import Settings
@@ -535,8 +536,8 @@ def test_rag_models_lists_and_fetch_skips_a_served_generator(tmp_path):
 
 class FakeLlama:
     """Stands for `llama_cpp.Llama`: records which completion function was called, with what, and
-    what it was given to evaluate (a span is written token by token: `LlamaGenerator._copy`).
-    Its tokens are bytes."""
+    what it was given to evaluate (a span's prompt, then each chosen token with those the
+    constraint forces after it, in one batch: `LlamaGenerator._copy`). Its tokens are bytes."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object, dict]] = []
@@ -582,7 +583,16 @@ def local(chat: bool) -> tuple[LlamaGenerator, FakeLlama]:
     llm = FakeLlama()
     generator._llm, generator.name, generator.constrain_with, generator.chat = llm, "fake", "scan", chat
     generator.lock, generator.last_usage, generator.last_logprobs = threading.Lock(), {}, None
+    generator._kept = KeptPrefixes()
     generator._last_logits = lambda: np.zeros(256, dtype=np.float32)  # the constraint chooses alone
+
+    def evaluate(tokens: list[int]) -> list[np.ndarray]:  # a batch, with the logits of each token
+        llm.calls.append(("batch", bytes(tokens), {}))
+        llm.input_ids = llm.input_ids[: llm.n_tokens] + list(tokens)
+        llm.n_tokens = len(llm.input_ids)
+        return [np.zeros(256, dtype=np.float32) for _ in tokens]
+
+    generator._evaluate = evaluate
     return generator, llm
 
 
@@ -590,14 +600,16 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     default, llm = local(chat=False)
     assert "".join(default.stream("Capital?", 8, 0.0)) == "1724"
     assert "".join(default.stream("Answer:", 8, 0.0, constraint=OneOutput())) == "1724"
-    # the span's prompt, then each token written but the line break that ends it
-    assert llm.calls[1:] == [("eval", b"Answer:", {}), *[("eval", c.encode(), {}) for c in " 172"], ("eval", b"4", {})]
-    assert default.last_logprobs == pytest.approx([-np.log(256)] * 6)
+    # the span's prompt, then the first token written with the four it leaves no choice about, in
+    # one batch; the line break that ends it is never read
+    assert llm.calls[1:] == [("eval", b"Answer:", {}), ("batch", b" 1724", {})]
+    assert default.last_logprobs == pytest.approx([-np.log(256)] * 6)  # each token's, the line break's too
     assert "".join(default.stream("Answer: again", 8, 0.0, constraint=OneOutput())) == "1724"
-    assert llm.calls[7] == ("eval", b"again", {})  # what the cache holds ("Answer: ") is not read again
+    assert llm.calls[3] == ("eval", b"again", {})  # what the cache holds ("Answer: ") is not read again
     assert "".join(default.stream("Answer: again", 8, 0.0, constraint=OneOutput())) == "1724"
-    assert llm.calls[13] == ("eval", b"n", {})  # but the last token, for its logits
-    assert [kind for kind, _, _ in llm.calls] == ["completion"] + ["eval"] * 18
+    assert llm.calls[5] == ("eval", b"n", {})  # but the last token, for its logits
+    assert [kind for kind, _, _ in llm.calls] == ["completion"] + ["eval", "batch"] * 3
+    assert "".join(default.stream("Answer:", 3, 0.0, constraint=OneOutput())) == "17"  # " 17": no more tokens than asked
     with pytest.raises(ValueError, match="exceed context window"):  # as llama-cpp-python's completion
         "".join(default.stream("A" * 64, 8, 0.0, constraint=OneOutput()))
 
@@ -608,7 +620,7 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     assert options["stop"] == STOP and options["temperature"] == 0.2 and options["stream"] is True
     assert chatting.last_usage["completion_tokens"] == 2
     assert "".join(chatting.stream("Answer:", 8, 0.0, constraint=OneOutput())) == "1724"
-    assert [kind for kind, _, _ in llm.calls] == ["chat"] + ["eval"] * 6  # a raw prompt, no chat template
+    assert [kind for kind, _, _ in llm.calls] == ["chat", "eval", "batch"]  # a raw prompt, no chat template
 
 
 # --- integration: llama-cpp-python's own server -------------------------------------------------------

@@ -440,3 +440,59 @@ def test_a_real_span_answer_is_words_of_its_cited_sentence(seeds_index, monkeypa
             assert result.text.startswith(span.text) and span.text in citation.quote
             assert citation.start <= span.source_start < span.source_end <= citation.end
     assert shown == 4
+
+
+@pytest.fixture(scope="module")
+def real_generator():
+    from rag.pipeline import load_configured_generator
+
+    return load_configured_generator(Settings(manifest_path=ROOT / "models.txt"))
+
+
+def _decodes(generator, monkeypatch) -> list[int]:
+    """The batch sizes llama.cpp is asked to decode from now on."""
+    context = generator._llm._ctx
+    sizes: list[int] = []
+    decode = context.decode
+
+    def counted(batch):
+        sizes.append(batch.n_tokens())
+        return decode(batch)
+
+    monkeypatch.setattr(context, "decode", counted)
+    return sizes
+
+
+@pytest.mark.integration
+def test_the_tokens_the_constraint_forces_are_read_in_one_batch(real_generator, monkeypatch):
+    """' 1724' is ' ' then four digits for Gemma; once the model chose ' ', the only allowed number
+    leaves no choice about the digits: they are read with it, in one batch, not one at a time."""
+    question = analyse("When was the Old Truman Brewery founded?", "en")
+    chosen = [evidence(1, SENTENCE)]
+    pick_span(real_generator, question, chosen)  # the prompt's solved examples now in the cache
+    sizes = _decodes(real_generator, monkeypatch)
+    span = pick_span(real_generator, question, chosen)
+    assert span is not None and span.text == "1724"
+    assert len(span.logprobs) >= 6  # ' ', the four digits and the line's end, each with its probability
+    assert len(sizes) <= 3, sizes  # the prompt's new tokens, then ' ' with the digits (the end is never read)
+
+
+@pytest.mark.integration
+def test_a_prompt_finds_its_languages_examples_kept_after_a_question_in_another_language(real_generator, monkeypatch):
+    """Questions alternating between French and English: each language's solved examples are read
+    once, kept, and put back when its next question comes, with the same answer."""
+    english = analyse("When was the Old Truman Brewery founded?", "en")
+    french = analyse("En quelle année la brasserie Truman a-t-elle été fondée ?", "fr")
+    texts = [evidence(1, SENTENCE)]
+    french_texts = [evidence(1, "La brasserie Truman fut fondée en 1724 sur Brick Lane.", language="fr")]
+    pick_span(real_generator, french, french_texts)
+    pick_span(real_generator, english, texts)  # the French prompt is kept as the English one replaces it
+    sizes = _decodes(real_generator, monkeypatch)
+    span = pick_span(real_generator, french, french_texts)  # the cache holds the English examples
+    assert span is not None and span.text == "1724"
+    assert sizes[0] < 100, sizes  # its own text and question, not the ~290 tokens of the examples
+    real_generator._llm.reset()
+    real_generator._kept = type(real_generator._kept)()  # nothing kept: the whole prompt is read
+    again = pick_span(real_generator, french, french_texts)
+    assert again is not None and again.text == span.text
+    assert again.confidence == pytest.approx(span.confidence, abs=0.05)
