@@ -225,8 +225,8 @@ class LlamaGenerator:
             self._kept.keep(cached, prefix_cache.save(llm))
         # a prompt kept earlier (a question in the other language) may share more with this one
         found = self._kept.best(tokens, common)
-        if found is not None and prefix_cache.restore(llm, found[0], self._kept.state(found[0])):
-            common = found[1]
+        if found is not None:  # (a state llama.cpp refuses leaves the cache empty)
+            common = found[1] if prefix_cache.restore(llm, found[0], self._kept.state(found[0])) else 0
         keep = min(common, len(tokens) - 1)
         if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
             llm.n_tokens = keep

@@ -623,6 +623,31 @@ def test_the_local_model_uses_its_chat_template_only_when_asked_and_never_for_sp
     assert [kind for kind, _, _ in llm.calls] == ["chat", "eval", "batch"]  # a raw prompt, no chat template
 
 
+def test_a_kept_prompt_is_put_back_and_one_llama_cpp_refuses_leaves_the_whole_prompt_to_read(monkeypatch):
+    from rag import prefix_cache
+
+    generator, llm = local(chat=False)
+    generator._kept = KeptPrefixes(min_tokens=2)
+    refuse = []
+
+    def restore(llm_, key, state):  # as llama.cpp does: the saved tokens back in the cache, or nothing
+        if refuse:
+            llm_.reset()
+            return False
+        llm_.input_ids, llm_.n_tokens = list(key), len(key)
+        return True
+
+    monkeypatch.setattr(prefix_cache, "save", lambda llm_: b"state")
+    monkeypatch.setattr(prefix_cache, "restore", restore)
+    for prompt in ("Answer: two", "Bxx", "Answer: zzz"):
+        assert "".join(generator.stream(prompt, 8, 0.0, constraint=OneOutput())) == "1724"
+    # "Bxx" replaced "Answer: two 1724" (kept), "Answer: zzz" got it back and read only "zzz"
+    assert [c[1] for c in llm.calls if c[0] == "eval"] == [b"Answer: two", b"Bxx", b"zzz"]
+    refuse.append(True)
+    assert "".join(generator.stream("Answer: two", 8, 0.0, constraint=OneOutput())) == "1724"
+    assert llm.calls[-2] == ("eval", b"Answer: two", {})  # the cache was emptied: nothing of it is reused
+
+
 # --- integration: llama-cpp-python's own server -------------------------------------------------------
 
 
