@@ -190,6 +190,11 @@ class LlamaGenerator:
                 yield piece(token)
             scores = rows[len(forced)]
 
+    def read(self, prompt: str) -> None:
+        """Have the model read `prompt` now, as the start of prompts to come (`Engine.warm_up`)."""
+        with self.lock:
+            self._read(self._llm.tokenize(prompt.encode("utf-8"), special=True))
+
     def _evaluate(self, tokens: list[int]) -> list:
         """Have llama.cpp read `tokens` after what its cache holds, in one batch, and return the
         logits it computed at each of them (views, valid until the next evaluation)."""

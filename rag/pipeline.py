@@ -112,14 +112,21 @@ class Engine:
         after loading is slow, and it should not be the first user's wait. The answer policy's
         word tables (antonyms) are read now too."""
         policy.prepare(self.index.languages)
-        if self.settings.use_llm:
-            pack = languages.pack(self.index.language)
-            # in span mode, this leaves the fixed start of the span prompt (its solved examples)
-            # in llama.cpp's cache, where each question's prompt finds it
-            prompt = build_span_prompt("?", ["-"], pack.span) if self.settings.answer_mode == "span" \
-                else pack.text("warm_up")
-            for _ in self.generator.stream(prompt, 1, 0.0):
-                pass
+        if not self.settings.use_llm:
+            return
+        pack = languages.pack(self.index.language)
+        read = getattr(self.generator, "read", None)
+        if self.settings.answer_mode == "span" and read is not None:
+            # the fixed start of the span prompt (its solved examples) of every language a question
+            # may be asked in: the other ones are kept beside llama.cpp's cache (rag/prefix_cache.py)
+            # as the next replaces them, the corpus's own is left in the cache
+            for code in sorted(languages.codes(), key=lambda c: c == self.index.language):
+                read(build_span_prompt("?", ["-"], languages.pack(code).span))
+            return
+        prompt = build_span_prompt("?", ["-"], pack.span) if self.settings.answer_mode == "span" \
+            else pack.text("warm_up")
+        for _ in self.generator.stream(prompt, 1, 0.0):
+            pass
 
 
 def load_configured_embedder(settings: Settings, name: str | None = None) -> Embedder:

@@ -496,3 +496,19 @@ def test_a_prompt_finds_its_languages_examples_kept_after_a_question_in_another_
     again = pick_span(real_generator, french, french_texts)
     assert again is not None and again.text == span.text
     assert again.confidence == pytest.approx(span.confidence, abs=0.05)
+
+
+@pytest.mark.integration
+def test_warming_up_reads_the_examples_of_every_language(seeds_index, monkeypatch):
+    """`rag serve` and the warm process warm up: over French documents, the first question in English
+    finds its examples read already, kept beside the French ones in the cache."""
+    from rag.pipeline import Engine
+
+    engine = Engine.load(Settings(index_dir=seeds_index, manifest_path=ROOT / "models.txt"))
+    engine.warm_up()
+    generator = engine.generator
+    assert len(generator._kept) == 1  # the English examples; the French ones (the corpus's) are in the cache
+    sizes = _decodes(generator, monkeypatch)
+    span = pick_span(generator, analyse("When was the Old Truman Brewery founded?", "en"), [evidence(1, SENTENCE)])
+    assert span is not None and span.text == "1724"
+    assert sizes[0] < 100, sizes  # the sentence and the question, not the ~230 tokens of the examples
