@@ -43,9 +43,11 @@ FORMAT = "rag-index"
 #    "opposerent" stayed whole): the BM25 terms of French text changed
 # 7: French words go to their dictionary form before they are stemmed ("promis" -> "promettre",
 #    "prirent" -> "prendre"): the BM25 terms of French text changed
-FORMAT_VERSION = 7
+# 8: a French word's dictionary form is followed to its own ("soutenus" -> "soutenu" -> "soutenir",
+#    as "soutenu" already was): the BM25 terms of French text changed
+FORMAT_VERSION = 8
 # Builds whose vectors and extracted text a new build may reuse (only their storage or terms changed since)
-REUSABLE_VERSIONS = (4, 5, 6, 7)
+REUSABLE_VERSIONS = (4, 5, 6, 7, 8)
 DOCUMENTS, CHUNKS = "documents.jsonl.gz", "chunks.jsonl.gz"  # plain .jsonl in format 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search

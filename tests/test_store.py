@@ -154,11 +154,11 @@ def make_version(folder, version: int, float32: bool = True) -> None:
 def test_an_index_of_the_previous_format_asks_for_a_rebuild(built):
     settings, _ = built
     make_version(store.current_folder(settings.index_dir), 6, float32=False)
-    with pytest.raises(IndexMismatch, match=r"v6, this program reads rag-index v7; rebuild it with: rag index$"):
+    with pytest.raises(IndexMismatch, match=r"v6, this program reads rag-index v8; rebuild it with: rag index$"):
         store.load(settings.index_dir)
 
 
-@pytest.mark.parametrize("version", [4, 5, 6])
+@pytest.mark.parametrize("version", [4, 5, 6, 7])
 def test_rebuilding_an_index_of_the_previous_format_reuses_its_vectors_and_documents(built, version):
     settings, _ = built
     make_version(store.current_folder(settings.index_dir), version, float32=version == 4)

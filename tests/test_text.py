@@ -46,6 +46,15 @@ def test_french_irregular_forms_meet_their_dictionary_form():
     assert analyze("Montpellier", "fr") == ["montpelli"]  # a name the dictionary lacks stays as it is
 
 
+def test_a_french_participle_meets_its_verb_whatever_its_ending():
+    # the dictionary gives 'soutenus' the adjective 'soutenu', and 'soutenu' the verb 'soutenir':
+    # a question's "ont soutenu" finds a text's "furent soutenus"
+    assert analyze("soutenus", "fr") == analyze("soutenue", "fr") == analyze("soutenu", "fr") == analyze("soutenir", "fr")
+    assert analyze("connus", "fr") == analyze("connu", "fr")
+    assert analyze("transmises", "fr") == analyze("transmettre", "fr")
+    assert analyze("empreintes", "fr") == analyze("empreinte", "fr")  # three steps from the plural
+
+
 def test_adverbs_that_only_stress_the_question_are_no_terms():
     # "précisément" / "specifically" are in no answer: they only lowered the question's coverage
     assert analyze("Quel groupe s'opposait précisément aux huguenots ?", "fr") == ["group", "oppos", "huguenot"]

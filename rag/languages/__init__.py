@@ -155,10 +155,24 @@ def _stemmer(name: str):
     return Stemmer.Stemmer(name)
 
 
+LEMMA_STEPS = 3  # dictionary forms followed: 'empreintes' -> 'empreinte' -> 'empreint' -> 'empreindre'
+
+
 @lru_cache(maxsize=1 << 16)
 def _lemma(word: str, code: str) -> str:
-    found = _dictionary().get_lemma(word, code)
-    return found.lower() if found else word
+    """The word's dictionary form, followed while that form has another one of its own: the
+    dictionary gives 'soutenus' the adjective 'soutenu', whose own form is 'soutenir', the form it
+    gives 'soutenu' (likewise 'connus', 'perdus', 'transmises'); stopping at the first left a
+    question's 'soutenu' and a text's 'soutenus' two terms."""
+    seen = {word}
+    for _ in range(LEMMA_STEPS if len(word) > 2 else 1):
+        found = _dictionary().get_lemma(word, code)
+        found = found.lower() if found else word
+        if found in seen:
+            break
+        seen.add(found)
+        word = found
+    return word
 
 
 @lru_cache(maxsize=1)
