@@ -174,7 +174,7 @@ def gather(question: str | Query, engine: Engine, k: int,
     deep_hits = engine.retriever.search(query.text, 2 * k, mode, terms)
     named = with_corpus_names(query, [hit.chunk.text for hit in deep_hits])
     if named is not query:
-        query, terms = named, QueryTerms({t: named.weights.get(t, w) for t, w in terms.weights.items()}, terms.stand_ins)
+        query, terms = named, QueryTerms({t: named.weights.get(t, w) for t, w in terms.weights.items()}, terms.stand_ins, terms.reach)
     pool = select_evidence(query, deep_hits, engine.index.lexical, engine.embedder,
                            2 * engine.settings.evidence_sentences, terms, engine.index.texts)
     return deep_hits[:k], pool, terms, query

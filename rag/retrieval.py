@@ -35,10 +35,13 @@ class Hit:
 @dataclass(frozen=True)
 class QueryTerms:
     """A question's analysed terms with their weights, and for a word the corpus never uses,
-    the corpus terms standing in for it (cross-language bridge) with their similarity."""
+    the corpus terms standing in for it (cross-language bridge) with their similarity.
+    `reach`: for a word of the question's language that the documents write in another, the
+    similarity of its closest translation, which is as much as the documents can hold of it."""
 
     weights: dict[str, float]
     stand_ins: dict[str, dict[str, float]] = field(default_factory=dict)
+    reach: dict[str, float] = field(default_factory=dict)
 
     def bm25(self) -> dict[str, float]:
         """BM25 query weights: each stand-in weighs its question term's weight x its similarity.
@@ -54,10 +57,19 @@ class QueryTerms:
 
     def credit(self, term: str, found: set[str]) -> float:
         """How much of question term `term` the analysed terms `found` hold: 1 for the term
-        itself, a stand-in's similarity for a stand-in, else 0."""
+        itself, a stand-in's similarity for a stand-in, else 0; for a word the documents write
+        in another language, relative to its closest translation (`reach`): a French question's
+        'forts' is held in full by the 'forts' of an English text, 0.95 from it.
+
+        >>> terms = QueryTerms({"fort": 1.0, "cout": 1.0}, {"fort": {"fort": 0.95, "strong": 0.8}, "cout": {"cost": 0.8}},
+        ...                    reach={"fort": 0.95})
+        >>> terms.credit("fort", {"fort"}), round(terms.credit("fort", {"strong"}), 3), terms.credit("cout", {"cost"})
+        (1.0, 0.842, 0.8)
+        """
         if term in found:
             return 1.0
-        return max((s for match, s in self.stand_ins.get(term, {}).items() if match in found), default=0.0)
+        held = max((s for match, s in self.stand_ins.get(term, {}).items() if match in found), default=0.0)
+        return min(1.0, held / self.reach.get(term, 1.0))
 
 
 FUSIONS = ("score", "rrf")
@@ -151,7 +163,12 @@ class Retriever:
                     continue
                 matches = stand_ins.setdefault(term, {})
                 matches[match] = max(matches.get(match, 0.0), similarity)
-        return QueryTerms(weights, stand_ins)
+        # a word of the question's language the documents never use is held as far as its closest
+        # translation reaches ('forts' of an English text: 0.95); a word they do use, or a word of a
+        # question in their own language, only by itself (a stand-in then is another word)
+        reach = {t: max(stand_ins[t].values()) for _, t in bridged if t in stand_ins and t not in vocabulary} \
+            if query.language != self.index.language else {}
+        return QueryTerms(weights, stand_ins, reach)
 
     def _lexical(self, terms: dict[str, float], depth: int) -> list[tuple[int, float]]:
         return _top(self.index.lexical.scores(terms), depth)

@@ -130,3 +130,38 @@ def test_a_name_spelled_as_the_other_language_spells_it_is_found():
     assert "florid" not in unfound("Which city of Florida was founded in 1565?",
                                    "Saint Augustine, en Floride, fut fondée en 1565.")
     assert "henry" in unfound("Quand Henry IV est-il monté sur le trône ?", french)
+
+
+class BlurredEmbedder(TranslatingEmbedder):
+    """A translation 0.8 from its word, as a real embedder puts them: near, not on each other
+    ('forts' and 'forts' 0.95, 'chaque' and 'every' 0.9, 'oiseau' and 'bird' 0.83)."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts += texts
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for term in analyze(text, "fr") or ["empty"]:
+                if term in self.SAME:
+                    out[row, hash_of(self.SAME[term]) % self.dim] += 0.8
+                    out[row, hash_of(term) % self.dim] += 0.6
+                else:
+                    out[row, hash_of(term) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def test_a_word_the_documents_write_in_another_language_is_held_as_far_as_its_translation_reaches(tmp_path: Path):
+    """An English question over French documents: 'phone' is 'téléphone' at 0.8, and a sentence
+    holding 'téléphone' holds all the documents can say of it; before, it held 0.8 of it, and a
+    question asked in another language than the documents scored less and was refused more."""
+    engine = engine_over(tmp_path, {"mairie.txt": MIXED["mairie.txt"]}, embedder=BlurredEmbedder())
+    english = analyse("Since when is the phone broken?", engine.index.language, engine.index.languages)
+    assert (english.language, engine.index.languages) == ("en", ("fr",))
+    terms = engine.retriever.query_terms(english)
+    phone = analyze("phone", english.terms_language)[0]
+    assert abs(terms.stand_ins[phone]["telephon"] - 0.8) < 0.01
+    assert abs(terms.reach[phone] - 0.8) < 0.01
+    assert terms.credit(phone, {"telephon"}) == 1.0
+    assert terms.credit(phone, {"mairi"}) == 0.0
+    # a question in the documents' own language: a stand-in is another word, held at its similarity
+    french = analyse("Depuis quand le téléphone sonne-t-il ?", engine.index.language, engine.index.languages)
+    assert engine.retriever.query_terms(french).reach == {}
