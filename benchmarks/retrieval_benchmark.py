@@ -8,8 +8,10 @@ chunks on a 2-core laptop takes far longer than the rest, so the chunk vectors a
 vectors (512 dimensions); each embedder's throughput is measured on `--sample` distinct chunks of
 the corpus (the passage side, as `rag index` embeds them; none seen before, since the embedders
 keep what they embedded) and its time for every chunk extrapolated: `index_s_estimated` is the
-build without embedding plus that, the time `rag index` would take with it. Queries are the gold
-questions, embedded by the real USE model, searched in hybrid mode.
+build without embedding plus that, the time `rag index` would take with it. `index_s_no_vectors`
+is a real build without chunk vectors (`rag index --no-vectors`: words and sub-words, the
+vocabulary bridge embedded by the default embedder), and `query_ms_no_vectors_p50` its searches.
+Queries are the gold questions, embedded by the real USE model, searched in hybrid mode.
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ def make_corpus(folder: Path, chunks: int, per_file: int = 200, seed: int = 0) -
         (folder / f"synthetic_{f // per_file:05d}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
 
 
+def _search_times(retriever: Retriever, questions: list[str]) -> list[float]:
+    """Milliseconds of each search (after one unmeasured), sorted."""
+    retriever.search(questions[0], 5)
+    timings = []
+    for question in questions:
+        t = time.perf_counter()
+        retriever.search(question, 5)
+        timings.append((time.perf_counter() - t) * 1000)
+    return sorted(timings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=100_000)
@@ -106,24 +119,29 @@ def main() -> None:
             embedding[name] = {"chunks_per_s": round(1 / per_chunk, 1),
                                "embedding_s_estimated": round(per_chunk * report.chunks),
                                "index_s_estimated": round(build_s + per_chunk * report.chunks)}
-        retriever = Retriever(index, use, RetrievalConfig("hybrid"))
         gold = [q.question for q in read_gold(ROOT / "seeds" / "gold.jsonl")]
         questions = [gold[i % len(gold)] for i in range(args.queries)]
-        retriever.search(questions[0], 5)
-        timings = []
-        for question in questions:
-            t = time.perf_counter()
-            retriever.search(question, 5)
-            timings.append((time.perf_counter() - t) * 1000)
-        timings.sort()
+        timings = _search_times(Retriever(index, use, RetrievalConfig("hybrid")), questions)
+        faiss_type, bridge_words = index.manifest["faiss"]["type"], index.manifest["bridge"]["words"]
+        del index
+
+        t = time.perf_counter()
+        default = load_configured_embedder(Settings())
+        words_only = store.build(Path(tmp) / "words-only", documents, default, chunk_chars=900, vectors=False)
+        no_vectors_s = time.perf_counter() - t
+        words_timings = _search_times(Retriever(store.load(Path(tmp) / "words-only"), default, RetrievalConfig("hybrid")),
+                                      questions)
         figures = {
             "chunks": report.chunks,
-            "faiss": index.manifest["faiss"]["type"],
-            "bridge_words": index.manifest["bridge"]["words"],
+            "faiss": faiss_type,
+            "bridge_words": bridge_words,
             "index_build_s_without_embedding": round(build_s, 1),
             "embedders": embedding,
+            "index_s_no_vectors": round(no_vectors_s, 1),
+            "chunks_no_vectors": words_only.chunks,
             "query_ms_p50": round(statistics.median(timings), 2),
             "query_ms_p95": round(timings[int(0.95 * (len(timings) - 1))], 2),
+            "query_ms_no_vectors_p50": round(statistics.median(words_timings), 2),
             "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         }
     print(json.dumps(figures, indent=1))

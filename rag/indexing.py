@@ -27,16 +27,19 @@ def index_collection(collection: Collection, corpus_dir: Path, embedder: Embedde
                      strict: bool = False, wait: float = 0.0,
                      on_read: Callable[[Corpus], None] | None = None,
                      read_progress: Callable[[int, int], None] | None = None,
-                     embed_progress: store.Progress | None = None) -> Indexed:
+                     embed_progress: store.Progress | None = None,
+                     vectors: bool | None = None) -> Indexed:
     """Read `corpus_dir` and (re)build `collection`'s index from it. `on_read` sees the ingestion
-    report before embedding starts (so a user reads what was skipped without waiting)."""
+    report before embedding starts (so a user reads what was skipped without waiting). `vectors`: with
+    chunk vectors, or words and sub-words only (None: as the current index, see `store.build`)."""
     corpus = scan_corpus(corpus_dir, strict, store.previous_documents(collection.index_dir), read_progress,
                          exclude=(collection.index_dir,))
     if on_read:
         on_read(corpus)
     if not corpus.documents:
         raise CorpusError(no_documents_message(corpus_dir, corpus))
-    report = store.build(collection.index_dir, corpus.documents, embedder, chunk_chars, embed_progress, wait=wait)
+    report = store.build(collection.index_dir, corpus.documents, embedder, chunk_chars, embed_progress, wait=wait,
+                         vectors=vectors)
     return Indexed(remember(collection, corpus_dir), corpus, report)
 
 

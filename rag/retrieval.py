@@ -102,6 +102,8 @@ class Retriever:
                terms: QueryTerms | None = None) -> list[Hit]:
         """The k best passages; `terms` are the query's weighted terms when already computed."""
         mode = mode or self.config.mode
+        if mode == "dense" and self.index.dense is None:
+            mode = "hybrid"  # nothing to search by meaning: the words and sub-words
         depth = max(self.config.depth, 4 * k)
         lexical = self._lexical((terms or self.query_terms(query)).bm25(), depth) if mode in ("hybrid", "lexical") else []
         dense = self._dense(query, depth) if mode in ("hybrid", "dense") else []
@@ -181,6 +183,8 @@ class Retriever:
         return _top(self.index.subwords.scores(subword_weights(query, language)), depth)
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
+        if self.index.dense is None:  # an index built without chunk vectors: words and sub-words only
+            return []
         vector = query_embedder(self.embedder)([query])
         scores, ids = self.index.dense.search(vector, min(depth, self.index.dense.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

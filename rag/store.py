@@ -59,7 +59,7 @@ class Index:
     manifest: dict
     chunks: list[Chunk]
     vectors: np.ndarray
-    dense: object  # a faiss.Index
+    dense: object  # a faiss.Index; None for an index built without chunk vectors
     lexical: LexicalIndex
     bridge: Bridge
     texts: dict[str, Document] = dataclasses.field(default_factory=dict)  # by name: the indexed text
@@ -120,8 +120,15 @@ def build(
     chunk_chars: int,
     progress: Progress | None = None,
     wait: float = 0.0,
+    vectors: bool | None = None,
 ) -> BuildReport:
     """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap.
+
+    `vectors=False` builds an index without chunk vectors, searched by words and sub-words only:
+    embedding is nearly all the time a large folder takes (100 000 chunks: about 3.5 minutes
+    without it, hours with it on 2 cores). None keeps what the current build has (vectors when
+    there is none), so a re-index after a change, or an upload, does not embed what the user chose
+    not to.
 
     One build at a time per index folder: a second one waits `wait` seconds for the first, then
     fails with IndexBusy (two builds writing at once would each overwrite the other's result)."""
@@ -137,21 +144,25 @@ def build(
         raise IndexNotWritable(f"cannot write to the index folder {root}: {exc.strerror or exc}") from None
     try:
         _remove_unfinished_builds(root)  # left by a build that was killed; no build is running now
-        return _build(root, documents, embedder, chunk_chars, progress)
+        if vectors is None:
+            vectors = has_vectors(root)
+        return _build(root, documents, embedder, chunk_chars, progress, vectors)
     finally:
         lock.release()
 
 
 def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_chars: int,
-           progress: Progress | None) -> BuildReport:
+           progress: Progress | None, with_vectors: bool = True) -> BuildReport:
     started = time.perf_counter()
     documents = [d if d.language else dataclasses.replace(d, language=_language_of(d)) for d in documents]
     chunks = chunk_documents(documents, chunk_chars)
     previous, previous_words = _reusable_vectors(root, embedder)
-    missing = [c for c in chunks if c.id not in previous]
+    missing = [c for c in chunks if c.id not in previous] if with_vectors else []
     fresh = dict(zip([c.id for c in missing], _embed(passage_embedder(embedder), [c.text for c in missing], "chunks", progress)))
-    # stored as float16 (unit vectors: a cosine moves by 1e-4 at most) and searched as float32
-    vectors = _compact(np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks]))
+    # stored as float16 (unit vectors: a cosine moves by 1e-4 at most) and searched as float32;
+    # without vectors, a matrix of no columns (one row per chunk all the same)
+    vectors = _compact(np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks])) if with_vectors and chunks \
+        else np.zeros((len(chunks), 0), dtype=np.float16)
     bridge = _embed_vocabulary([c.text for c in chunks], [c.language for c in chunks], embedder, previous_words, progress)
 
     name = f"build-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -169,7 +180,7 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
                 del record["text"]
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
-        index_type = _write_faiss(staging / "dense.faiss", vectors.astype(np.float32))
+        index_type = _write_faiss(staging / "dense.faiss", vectors.astype(np.float32)) if with_vectors else NO_VECTORS
         languages = [c.language for c in chunks]
         LexicalIndex.build([c.text for c in chunks], languages).save(staging / "lexical")
         LexicalIndex.build([c.text for c in chunks], languages, analyzer=subwords).save(staging / "subwords")
@@ -204,8 +215,20 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove_old_builds(root, keep=name)
-    return BuildReport(root / name, len(documents), len(chunks), len(missing), len(chunks) - len(missing),
-                       time.perf_counter() - started)
+    return BuildReport(root / name, len(documents), len(chunks), len(missing),
+                       len(chunks) - len(missing) if with_vectors else 0, time.perf_counter() - started)
+
+
+NO_VECTORS = {"type": "none"}  # the manifest's "faiss" of an index built without chunk vectors
+
+
+def has_vectors(root: Path) -> bool:
+    """Whether the current build at `root` has chunk vectors (True when there is no build)."""
+    try:
+        return load_manifest(root).get("faiss") != NO_VECTORS
+    except Exception:  # no build yet, or one that cannot be read: a new build has vectors
+        return True
+
 
 
 def load(root: Path, expected_embedder: str | None = None) -> Index:
@@ -225,13 +248,13 @@ def load(root: Path, expected_embedder: str | None = None) -> Index:
             records = [json.loads(line) for line in handle]
         chunks = [Chunk(**r, text=texts[r["source"]].text[r["start"]:r["end"]]) for r in records]
         vectors = _read_vectors(folder / "vectors.npy")
-        dense = _read_faiss(folder / "dense.faiss", manifest["faiss"], vectors)
+        dense = None if manifest["faiss"] == NO_VECTORS else _read_faiss(folder / "dense.faiss", manifest["faiss"], vectors)
         lexical = LexicalIndex.load(folder / "lexical")
         subword_index = LexicalIndex.load(folder / "subwords") if (folder / "subwords").is_dir() else None
         bridge = _load_bridge(folder)
     except Exception as exc:  # any damaged file: one clear message, never a traceback
         raise IndexMismatch(f"the index in {root} is damaged ({type(exc).__name__}: {exc}); rebuild it with: rag index") from None
-    if not (len(chunks) == manifest["count"] == vectors.shape[0] == dense.ntotal):
+    if not (len(chunks) == manifest["count"] == vectors.shape[0] == (len(chunks) if dense is None else dense.ntotal)):
         raise IndexMismatch(f"the index in {root} is inconsistent (chunk and vector counts differ); rebuild it with: rag index")
     return Index(folder, manifest, chunks, vectors, dense, lexical, bridge, texts, subwords=subword_index)
 
@@ -379,7 +402,10 @@ def _reusable_vectors(root: Path, embedder: Embedder) -> tuple[dict[str, np.ndar
         return {}, {}
     if len(ids) != len(vectors):
         return {}, {}
-    return dict(zip(ids, vectors)), dict(zip(bridge.surfaces, bridge.vectors))
+    words = dict(zip(bridge.surfaces, bridge.vectors))
+    if vectors.shape[1] != int(embedder.dim):  # built without chunk vectors: only its words' are reusable
+        return {}, words
+    return dict(zip(ids, vectors)), words
 
 
 def _load_bridge(folder: Path) -> Bridge:

@@ -36,6 +36,19 @@ def test_reindexing_unchanged_seeds_reuses_every_embedding(seeds_index):
     assert done.returncode == 0 and "(0 embedded" in done.stdout
 
 
+def test_an_index_without_vectors_answers_from_the_cli(tmp_path):
+    folder = tmp_path / "words-only"
+    done = rag("index", "--corpus", str(SEEDS), "--index", str(folder), "--no-vectors")
+    assert done.returncode == 0, done.stderr
+    assert "no chunk vectors" in done.stdout
+    done = rag("ask", "--json", "--no-llm", "Combien de GPU H800 DeepSeek a-t-il utilisés ?", "--index", str(folder))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert not result["refused"] and ("2 000" in result["answer"] or "2000" in result["answer"])
+    done = rag("index", "--corpus", str(SEEDS), "--index", str(folder))
+    assert done.returncode == 0 and "no chunk vectors" in done.stdout, "a re-index keeps the index's kind"
+
+
 def test_ask_json_cites_the_exact_text_of_the_file(seeds_index):
     done = rag("ask", "--json", "Combien de GPU H800 DeepSeek a-t-il utilisés ?", "--index", str(seeds_index))
     assert done.returncode == 0, done.stderr

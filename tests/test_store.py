@@ -66,6 +66,42 @@ def test_rebuild_reuses_embeddings_of_unchanged_chunks(built):
     assert sorted(embedder.texts[1:]) == ["croissants", "document"]  # "nouveau" was already there
 
 
+def test_an_index_without_chunk_vectors_is_searched_by_its_words(settings):
+    """`rag index --no-vectors`: no chunk is embedded (the vocabulary bridge still is), the index
+    loads without a dense index, and a search finds by words and sub-words."""
+    from rag.retrieval import RetrievalConfig, Retriever
+
+    embedder = FakeEmbedder()
+    documents = load_corpus(settings.corpus_dir)
+    report = store.build(settings.index_dir, documents, embedder, settings.chunk_chars, vectors=False)
+    assert report.embedded == report.reused == 0
+    chunk_texts = {c.text for c in store.load(settings.index_dir).chunks}
+    assert embedder.texts and not chunk_texts & set(embedder.texts), "only vocabulary words were embedded"
+    index = store.load(settings.index_dir)
+    assert index.dense is None and index.manifest["faiss"] == {"type": "none"}
+    assert index.vectors.shape == (len(index.chunks), 0)
+    assert not store.has_vectors(settings.index_dir)
+    for mode in ("hybrid", "dense"):
+        hits = Retriever(index, FakeEmbedder(), RetrievalConfig(mode)).search("Combien de commerçants au marché de la Croix-Rousse ?", 3)
+        assert hits and "Croix-Rousse" in hits[0].chunk.text
+        assert all(h.dense_rank is None for h in hits)
+
+
+def test_a_rebuild_keeps_what_the_index_has_unless_told(settings):
+    """A re-index after a change (or an upload, or --watch) must not embed a large folder whose
+    user chose an index without vectors, nor drop the vectors of one that has them."""
+    documents = load_corpus(settings.corpus_dir)
+    store.build(settings.index_dir, documents, FakeEmbedder(), settings.chunk_chars, vectors=False)
+    again = FakeEmbedder()
+    report = store.build(settings.index_dir, documents, again, settings.chunk_chars)
+    assert not store.has_vectors(settings.index_dir) and report.embedded == 0
+    assert again.texts == [], "the vocabulary words' vectors are reused too"
+    report = store.build(settings.index_dir, documents, FakeEmbedder(), settings.chunk_chars, vectors=True)
+    assert store.has_vectors(settings.index_dir) and report.embedded == report.chunks, "no empty vector is reused"
+    report = store.build(settings.index_dir, documents, FakeEmbedder(), settings.chunk_chars)
+    assert store.has_vectors(settings.index_dir) and report.reused == report.chunks
+
+
 def test_failed_build_leaves_previous_index_usable(built):
     settings, _ = built
     before = store.load(settings.index_dir)
