@@ -552,6 +552,7 @@ def evaluate(gold: list[GoldQuestion], engine, *, k: int = 5, retrieval_only: bo
         "retrieval_only": retrieval_only,
         "chunk_chars": engine.index.manifest["chunking"]["max_chars"],
         "chunks": engine.index.manifest["count"],
+        "chunk_vectors": engine.index.dense is not None,  # False: an index built with --no-vectors
         "refusal_threshold": settings.refusal_threshold,
     }
     report["questions"] = records
