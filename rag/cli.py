@@ -74,6 +74,9 @@ def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars,
 
         def embedding(label: str, n: int, total: int) -> None:
             if label not in bars:
+                if label == "chunks" and total >= LARGE_FOLDER_CHUNKS and vectors is None:
+                    click.echo(f"note: embedding {total} chunks takes hours on a laptop CPU (the bar shows the time "
+                               "left); `rag index --no-vectors` indexes the words only, in minutes", err=True)
                 bars[label] = Progress(f"embedding {label}", "texts").__enter__()
             bars[label].advance(n, total)
 
@@ -105,6 +108,10 @@ def index_command(ctx, corpus_dir, index_dir, collection, embedder, chunk_chars,
             run_once()
         except RagError as exc:  # a folder emptied for a moment, say: report and keep watching
             click.echo(f"error: {safe_terminal(exc)}", err=True)
+
+
+LARGE_FOLDER_CHUNKS = 20_000  # chunks to embed past which `rag index` says that --no-vectors exists (at the
+# default embedder's 8 chunks a second on 2 cores: 40 minutes and more)
 
 
 def _print_ingestion(corpus) -> None:

@@ -81,3 +81,27 @@ def test_wrong_checksum_is_reported(tmp_path):
     manifest.write_text(f"generator g {tmp_path / 'm.gguf'} sha256={'0' * 64}\n")
     done = rag("--models", str(manifest), "models")
     assert done.returncode == 0 and "checksum wrong" in done.stdout
+
+
+def test_indexing_a_large_folder_says_that_an_index_without_vectors_exists(tmp_path, monkeypatch):
+    """Before embedding many chunks (hours on a laptop), `rag index` names --no-vectors; not when
+    the user chose either kind, and not for a small folder."""
+    from click.testing import CliRunner
+
+    from rag import cli, pipeline
+    from tests.conftest import FakeEmbedder
+
+    monkeypatch.setattr(pipeline, "load_configured_embedder", lambda settings, name=None: FakeEmbedder())
+    corpus = ROOT / "tests" / "fixtures" / "corpus"
+
+    def index(*flags, large=2):
+        monkeypatch.setattr(cli, "LARGE_FOLDER_CHUNKS", large)
+        folder = tmp_path / f"index-{len(list(tmp_path.iterdir()))}"
+        return CliRunner().invoke(cli.cli, ["index", "--corpus", str(corpus), "--index", str(folder), *flags])
+
+    done = index()
+    assert done.exit_code == 0, done.output
+    assert "--no-vectors" in done.output and "embedded" in done.output
+    for quiet in (index("--vectors"), index("--no-vectors"), index(large=10_000)):
+        assert quiet.exit_code == 0, quiet.output
+        assert "rag index --no-vectors" not in quiet.output
