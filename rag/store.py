@@ -125,8 +125,8 @@ def build(
     """Chunk, embed (reusing vectors of unchanged chunks from the current index), write, swap.
 
     `vectors=False` builds an index without chunk vectors, searched by words and sub-words only:
-    embedding is nearly all the time a large folder takes (100 000 chunks: about 3.5 minutes
-    without it, hours with it on 2 cores). None keeps what the current build has (vectors when
+    embedding is nearly all the time a large folder takes (100 000 chunks: 2.5 minutes without
+    it, hours with it on 2 cores). None keeps what the current build has (vectors when
     there is none), so a re-index after a change, or an upload, does not embed what the user chose
     not to.
 
@@ -161,7 +161,7 @@ def _build(root: Path, documents: list[Document], embedder: Embedder, chunk_char
     fresh = dict(zip([c.id for c in missing], _embed(passage_embedder(embedder), [c.text for c in missing], "chunks", progress)))
     # stored as float16 (unit vectors: a cosine moves by 1e-4 at most) and searched as float32;
     # without vectors, a matrix of no columns (one row per chunk all the same)
-    vectors = _compact(np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks])) if with_vectors and chunks \
+    vectors = _compact(np.stack([previous.get(c.id, fresh.get(c.id)) for c in chunks])) if with_vectors \
         else np.zeros((len(chunks), 0), dtype=np.float16)
     bridge = _embed_vocabulary([c.text for c in chunks], [c.language for c in chunks], embedder, previous_words, progress)
 
@@ -226,10 +226,8 @@ def has_vectors(root: Path) -> bool:
     """Whether the current build at `root` has chunk vectors (True when there is no build)."""
     try:
         return load_manifest(root).get("faiss") != NO_VECTORS
-    except Exception:  # no build yet, or one that cannot be read: a new build has vectors
+    except (IndexNotFound, IndexMismatch, OSError, ValueError):  # none yet, or unreadable: a new one has them
         return True
-
-
 
 def load(root: Path, expected_embedder: str | None = None) -> Index:
     folder = current_folder(root)
