@@ -492,10 +492,12 @@ def collections_command(ctx, index_dir):
         click.echo("no collection yet; build one with: rag index --collection NAME --corpus DIR")
     for c in found:
         try:
-            count = f"{len(store.load_manifest(c.index_dir)['documents'])} documents"
+            manifest = store.load_manifest(c.index_dir)
+            count = f"{len(manifest['documents'])} documents" + \
+                (", words only" if manifest.get("faiss") == store.NO_VECTORS else "")
         except RagError:
             count = "not built"
-        click.echo(safe_terminal(f"{c.name:<20} {count:<16} {c.corpus_dir or '(folder not recorded)'}  [{c.index_dir}]"))
+        click.echo(safe_terminal(f"{c.name:<20} {count:<28} {c.corpus_dir or '(folder not recorded)'}  [{c.index_dir}]"))
 
 
 @cli.command("serve")

@@ -96,6 +96,10 @@ def test_cli_collections_index_ask_and_list(tmp_path, corpus):
     assert asked.returncode == 0, asked.stderr
     result = json.loads(asked.stdout)
     assert result["citations"] and result["citations"][0]["source"] == "alpha.txt"
+    assert "words only" not in listed.stdout
+    words = rag("index", "--collection", "bakery", "--no-vectors", env=env)
+    assert words.returncode == 0 and "no chunk vectors" in words.stdout, words.stderr
+    assert "2 documents, words only" in rag("collections", "--index", str(tmp_path / "none"), env=env).stdout
 
 
 @pytest.mark.parametrize("inside", [False, True], ids=["index-elsewhere", "index-inside-the-folder"])
