@@ -247,7 +247,7 @@ def warm_stop_command():
 @cli.command("search")
 @click.argument("query")
 @_answer_options
-@click.option("--explain", is_flag=True, help="Show lexical, dense and fused ranks and scores.")
+@click.option("--explain", is_flag=True, help="Show the word, sub-word, dense and fused ranks and scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search_command(ctx, query, k, retrieval, index_dir, collection, explain, as_json):

@@ -157,7 +157,8 @@ def print_hits(hits: list[Hit], explain: bool) -> None:
         if explain:
             lex = "-" if h.lexical_rank is None else f"#{h.lexical_rank} ({h.lexical_score:.3f})"
             den = "-" if h.dense_rank is None else f"#{h.dense_rank} ({h.dense_score:.3f})"
-            click.echo(f"   lexical {lex} · dense {den} · fused {h.score:.4f}")
+            sub = "-" if h.subword_rank is None else f"#{h.subword_rank} ({h.subword_score:.3f})"
+            click.echo(f"   lexical {lex} · sub-words {sub} · dense {den} · fused {h.score:.4f}")
         click.echo(f"   {safe_terminal(_short(h.chunk.text, 300))}")
 
 

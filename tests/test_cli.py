@@ -105,3 +105,16 @@ def test_indexing_a_large_folder_says_that_an_index_without_vectors_exists(tmp_p
     for quiet in (index("--vectors"), index("--no-vectors"), index(large=10_000)):
         assert quiet.exit_code == 0, quiet.output
         assert "rag index --no-vectors" not in quiet.output
+
+
+def test_search_explain_shows_every_list_a_passage_ranks_in(capsys):
+    """The word, sub-word and dense ranks of each passage; '-' for a list it is not in (the dense
+    list of an index built with --no-vectors)."""
+    from rag.chunking import Chunk
+    from rag.render import print_hits
+    from rag.retrieval import Hit
+
+    chunk = Chunk("c", "notes.txt", 0, 20, 1, "La mairie ouvre à 9h.", "fr")
+    print_hits([Hit(chunk, 1, 2.0, 1, 7.5, None, None, 3, 1.25)], explain=True)
+    out = capsys.readouterr().out
+    assert "lexical #1 (7.500) · sub-words #3 (1.250) · dense - · fused 2.0000" in out
