@@ -318,7 +318,7 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
     for word, term in question_words(query.text, query.terms_language):
         by_term.setdefault(term, []).append(word.lower())  # as `_stand_in_forms` gives the text's words
     compounds = _compound_names(query.text, query.terms_language)
-    centuries = _centuries(query.text, query.terms_language)
+    centuries = _centuries(query.text, query.language, query.terms_language)
     unfound: list[str] = []
     unsure: list[tuple[str, str]] = []  # (term, word): held only if a word of the text means the same
     for term in sorted(query.strong):
@@ -347,14 +347,18 @@ def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[lis
 _ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50}
 
 
-def _centuries(question: str, lang: Lang) -> dict[str, int]:
-    """The question's centuries named by their number (the pack's `century`), by the analysed terms
-    of their words.
+def _centuries(question: str, lang: Lang, terms_lang: Lang | None = None) -> dict[str, int]:
+    """The question's centuries named by their number (the pack's `century`, of the question's
+    language `lang`), by the terms of their words as `terms_lang` analyses them (the question's
+    terms: those of the corpus's language when the corpus has no document in the question's).
 
     >>> _centuries("Un établissement du XVIe siècle ?", "fr"), _centuries("A 16th-century settlement?", "en")
     ({'xvi': 16, 'siecl': 16}, {'16th': 16, 'centuri': 16})
+    >>> _centuries("A 16th century settlement?", "en", "fr"), _centuries("A 16th century settlement?", "fr")
+    ({'16th': 16, 'century': 16}, {})
     """
     p = pack_of(lang)
+    terms_pack = pack_of(terms_lang or lang)
     found: dict[str, int] = {}
     if p.century is None:
         return found
@@ -365,7 +369,7 @@ def _centuries(question: str, lang: Lang) -> dict[str, int]:
         else:  # a Roman numeral: a letter before a greater one is taken off ("xiv")
             digits = [_ROMAN[c] for c in number]
             value = sum(-d if d < after else d for d, after in zip(digits, digits[1:] + [0]))
-        for term in analyze(m.group(0), p):  # ("16th-century" is one strong word: both its terms)
+        for term in analyze(m.group(0), terms_pack):  # ("16th-century" is one strong word: both its terms)
             found[term] = value
     return found
 

@@ -85,6 +85,17 @@ def test_a_century_is_held_by_a_year_of_it():
     assert _unfound("What 17th-century fort was built near Alby?", "In 1564, Fort Corbie was built near Alby.", "en") == ("17th", "centuri")
 
 
+def test_a_century_asked_in_english_over_french_documents_is_held_by_a_year_of_it():
+    """The question's terms are then analysed as French words (the corpus's language), but its
+    century is written the English way: "16th century" is found by the English pack."""
+    query = analyse("Which 16th century fort was built near Alby?", "fr", ("fr",))
+    assert (query.language, query.terms_language) == ("en", "fr") and "16th" in query.strong
+    text = "En 1564, le fort Corbie fut bâti près d'Alby."
+    assert unfound_details(query, QueryTerms(query.weights), text, "fr") == ()
+    later = "En 1664, le fort Corbie fut bâti près d'Alby."
+    assert unfound_details(query, QueryTerms(query.weights), later, "fr") == ("16th",)
+
+
 def test_a_swapped_name_is_unfound_in_french():
     assert _unfound("Combien de temps le fichier FICOVIE conserve-t-il les données ?",
                     "Le fichier FICOBA conserve les données dix ans.", "fr") == ("ficov",)
