@@ -145,8 +145,8 @@ class SentenceTransformerEmbedder:
 CACHED_TEXTS = 4096  # texts whose USE vectors an embedder keeps (8 MB)
 # Fewer texts than this are embedded in one BLAS thread. OpenBLAS's second thread spins for about
 # 0.1 s after each product before it sleeps, holding a core: a question's sentences, embedded just
-# before the model reads its prompt, made that read 163 -> 196 ms (realdocs, p50, two cores), for 4
-# ms saved on 12 sentences (9.5 against 13.6 ms). Batches this large (an index's vocabulary, a
+# before the model reads its prompt, made that read take 196 ms instead of 163 (realdocs, p50, two
+# cores), for 4 ms saved on 12 sentences (9.5 against 13.6 ms). Batches this large (an index's vocabulary, a
 # USE index's chunks) keep every thread: 1000 texts in 0.71 s against 1.09 s.
 ONE_THREAD_BELOW = 64
 
@@ -277,8 +277,8 @@ def passive_openmp() -> Iterator[None]:
     set it: its threads then sleep as soon as a call ends instead of spinning on the cores that
     llama.cpp's threads need next (on a busy laptop one question took 90-240 ms instead of 40).
     The variable is removed again afterwards: llama.cpp's OpenMP runtime, loaded later, must keep
-    waiting actively between the graph computations of one answer. Left set, it made every token
-    the model writes 14 -> 25 ms (realdocs, p50, two cores)."""
+    waiting actively between the graph computations of one answer. Left set, it made each token
+    the model writes take 25 ms instead of 14 (realdocs, p50, two cores)."""
     if "OMP_WAIT_POLICY" in os.environ:  # the user's choice holds
         yield
         return
