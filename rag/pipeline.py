@@ -15,7 +15,7 @@ from rag.compute import Compute, gpu_layers
 from rag.disagreement import conflicting_figures
 from rag.embedders import Embedder, load_embedder
 from rag.errors import IndexMismatch
-from rag.evidence import Evidence, best_answering, select_evidence
+from rag.evidence import Evidence, select_evidence
 from rag.policy import Decision, decide
 from rag.generation import Generator, LlamaGenerator
 from rag.llama_probe import choose_load
@@ -236,7 +236,6 @@ def answer(
         return Answer(question, language, refusal(language), [], hits, evidence, True, "refused", timings(None),
                       score=decision.score, refusal_reason=decision.reason or "weak-match")
 
-    evidence = _judged_first(evidence)
     draft, first, rate, checked, removed, span = "", None, None, [], [], None
     if use_llm and settings.answer_mode == "generate":
         draft, first, rate = _generate(engine, build_prompt(question, evidence, language), temperature, on_token)
@@ -255,32 +254,6 @@ def answer(
     text, citations = _render(sentences, {e.n: e for e in pool}, engine.index.texts)
     return Answer(question, language, text, citations, hits, evidence, False, mode,
                   timings(first), draft, removed, rate, score=decision.score, span=span)
-
-
-def _judged_first(evidence: list[Evidence]) -> list[Evidence]:
-    """The evidence with the sentence the policy judged first (`best_answering`: the most relevant
-    sentence holding an answer of the asked kind), where the evidence score (which adds the
-    passage's rank and how fully the kind fits) put another one ahead: the answer (the span, the
-    quote) is then taken from the sentence whose score let the question through, and the other
-    is quoted beside it when their scores are close (`_quotes`). Measured with `rag eval` on the
-    eight sets, both modes alike: squad2-fr +2 answers ("De qui les Français ont-ils pu connaître
-    les activités ?" over the passage on the British war plans), cross-lingual fr→en and en→fr +1
-    each, squad2-en −1; refusals unchanged (the decision is the same).
-
-    >>> from rag.chunking import Chunk
-    >>> c = Chunk("c", "f.txt", 0, 1, 1, "x")
-    >>> ahead = Evidence(1, c, 0, 1, "Ahead by rank.", 1.2, 0.6, 0.3)
-    >>> judged = Evidence(2, c, 0, 1, "More relevant.", 1.0, 0.9, 0.6)
-    >>> [e.text for e in _judged_first([ahead, judged])], [e.text for e in _judged_first([judged, ahead])]
-    (['More relevant.', 'Ahead by rank.'], ['More relevant.', 'Ahead by rank.'])
-    >>> kindless = Evidence(3, c, 0, 1, "No answer of the kind.", 1.5, 0.9, 0.9, fits=False)
-    >>> _judged_first([]), [e.text for e in _judged_first([kindless, ahead])]
-    ([], ['Ahead by rank.', 'No answer of the kind.'])
-    """
-    best = best_answering(evidence)
-    if best is None or best is evidence[0]:
-        return evidence
-    return [best] + [e for e in evidence if e is not best]
 
 
 def _quotes(evidence: list[Evidence], margin: float) -> list[Evidence]:

@@ -148,28 +148,3 @@ def test_two_evidence_sentences_too_close_to_tell_apart_are_both_quoted(tmp_path
     ahead = answer("Que publie la mairie de Lyon ?", engine_over(tmp_path / "three", files),
                    use_llm=False)
     assert len(ahead.citations) == 1, ahead.text
-
-
-def test_the_answer_comes_from_the_sentence_the_policy_judged(tmp_path, monkeypatch):
-    """The evidence score ranks a sentence of the first passage ahead (its rank bonus), but the
-    policy judged the question answerable on a more relevant one: that one is quoted first."""
-    from rag import pipeline
-    from rag.chunking import Chunk
-    from rag.evidence import Evidence
-    from tests.conftest import engine_over
-
-    engine = engine_over(tmp_path, {"a.txt": "Le marché de Lyon ouvre en juin.", "b.txt": "Le marché de Lyon ouvrait en mai."},
-                         quote_margin=-1.0)
-    gather = pipeline.gather
-
-    def crafted(question, engine, k, mode=None):
-        hits, pool, terms, query = gather(question, engine, k, mode)
-        c = Chunk("c", "b.txt", 0, 40, 1, "Le marché de Lyon ouvre en mai.")
-        ahead = Evidence(1, pool[0].chunk, pool[0].start, pool[0].end, pool[0].text, 1.3, 0.6, 0.3)
-        judged = Evidence(2, c, 0, 31, c.text, 1.2, 0.9, 0.6)
-        return hits, [ahead, judged], terms, query
-
-    monkeypatch.setattr(pipeline, "gather", crafted)
-    result = answer("Quand ouvre le marché de Lyon ?", engine, use_llm=False)
-    assert not result.refused and result.text.count("«") == 1
-    assert "ouvre en mai" in result.text and "juin" not in result.text, result.text
