@@ -159,6 +159,7 @@ def select_evidence(
     previous_terms: set[str] = set()
     previous_own: set[str] = set()  # its own words (previous_terms: with the names it leaves to those before)
     previous_chunk, previous_end = None, 0
+    settings: dict[tuple[str, str], set[str]] = {}  # analysed titles and headings, by text and language
     asked_terms: dict[str, set[str]] = {}  # the question's own terms, as each language reads them
     for (chunk, start, end, rank), text in zip(candidates, sentence_texts):
         sentence_terms = set(analyze(text, chunk.language))
@@ -177,15 +178,24 @@ def select_evidence(
         # sentence on the firm asked about)
         leaves_names = not (sentence_terms & strong)
         carried = sentence_terms | previous_names if leaves_names else sentence_terms
-        if leaves_names and strong - carried and documents and chunk.source in documents:
-            carried |= strong & set(analyze(documents[chunk.source].context_at(start), chunk.language))
+        setting: set[str] = set()  # the question's terms its title and headings hold
+        if leaves_names and documents and chunk.source in documents:
+            setting = _setting_terms(documents[chunk.source].context_at(start), chunk.language, settings)
+            carried |= strong & setting
         own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
+        # a sentence that leaves its names to its title and headings leaves them the setting too
+        # ('La séance est levée à 16h05.' in the minutes titled 'Comité de démolition, séance du 20
+        # juin'): for ranking only, the setting's terms count as its own; its answerability does
+        # not change (`answerability()` reads the coverage, not the score)
+        # (the question's own terms only: a stand-in the headings hold, a translation, gained as
+        # many answers as it lost across languages)
+        in_setting = sum(w * terms.credit(t, carried | (setting & weights.keys())) for t, w in weights.items()) / total - own
         paired = sum(w * terms.credit(t, sentence_terms | previous_terms) for t, w in weights.items()) / total
         around = sum(w * terms.credit(t, passage_terms[chunk.id]) for t, w in weights.items()) / total
         coverage = (0.75 - PREVIOUS) * own + PREVIOUS * paired + 0.25 * around
         previous_terms, previous_own = carried, sentence_terms
         previous_chunk, previous_end = chunk.id, end
-        score = coverage + 0.1 / rank  # answerability() uses the coverage and the similarity
+        score = coverage + (0.75 - PREVIOUS) * in_setting + 0.1 / rank  # answerability() uses the coverage and the similarity
         strength = answer_type.strength(_across(wanted, query, chunk.language), text, query.text, chunk.language)
         if chunk.language not in asked_terms:
             asked_terms[chunk.language] = set(analyze(query.text, chunk.language))
@@ -227,6 +237,15 @@ def select_evidence(
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
                                round(sim, 4), fits, unfound))
     return chosen
+
+
+def _setting_terms(context: str, lang: Lang, seen: dict[tuple[str, str], set[str]]) -> set[str]:
+    """The terms of a sentence's title and headings (`Document.context_at`), analysed once per
+    question for all the sentences standing under them."""
+    key = (context, lang)
+    if key not in seen:
+        seen[key] = set(analyze(context, lang))
+    return seen[key]
 
 
 AGENT_BONUS = 0.15  # a "who" answered by "<question's word> by <Name>" ('conçu par Riquet'); as much as the

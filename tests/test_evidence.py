@@ -126,3 +126,30 @@ def test_a_who_question_prefers_the_one_its_verb_says_did_it(monkeypatch):
     monkeypatch.setattr(evidence, "AGENT_BONUS", 0.0)
     plain = {e.text: e.score for e in select_evidence(query, hits, lexical, FakeEmbedder(), limit=4)}
     assert abs(scores[doer] - plain[doer] - 0.15) < 1e-3 and scores[other] == plain[other]
+
+
+def test_a_sentence_under_a_title_holding_the_setting_ranks_by_what_it_says():
+    """Minutes state the meeting's date and body once, in their title and their first line; the
+    sentence that says when the meeting closed names neither. It leaves them to the title, so it
+    ranks above the first line, which only shares the question's setting; its coverage, which the
+    refusal reads, gains the title's date (a detail) but not the title's other words."""
+    from rag.documents import Document
+
+    opening = "Réunion publique tenue le 12 mars, à 18h00, dans la salle des fêtes."
+    closing = "La réunion est levée à 19h40."
+    text = f"{opening}\n\nLes comptes de l'année sont présentés.\n\n{closing}"
+    chunk = Chunk("c1", "pv.pdf", 0, len(text), 1, text, "fr")
+    lexical = LexicalIndex.build([text, "Le conseil de quartier du 3 avril.", "La salle des fêtes est louée."],
+                                 ["fr", "fr", "fr"])
+    query = analyse("À quelle heure la réunion du conseil de quartier du 12 mars a-t-elle été levée ?")
+    titled = Document("pv.pdf", text, "0", title="Conseil de quartier — réunion du 12 mars")
+    plain = Document("pv.pdf", text, "0")
+    under_title = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"pv.pdf": titled})
+    untitled = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"pv.pdf": plain})
+    assert under_title[0].text == closing
+    assert untitled[0].text == opening, "without a title, the setting is the first line's alone"
+    # the title's date counts in the coverage (a detail held above the sentence), its other words do not
+    dated = Document("pv.pdf", text, "0", title="12 mars")
+    under_date = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"pv.pdf": dated})
+    coverage = {e.text: e.coverage for e in under_date}
+    assert under_title[0].coverage == coverage[closing] and under_title[0].unfound == ()
