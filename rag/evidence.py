@@ -159,7 +159,6 @@ def select_evidence(
     previous_terms: set[str] = set()
     previous_own: set[str] = set()  # its own words (previous_terms: with the names it leaves to those before)
     previous_chunk, previous_end = None, 0
-    settings: dict[tuple[str, str], set[str]] = {}  # analysed titles and headings, by text and language
     asked_terms: dict[str, set[str]] = {}  # the question's own terms, as each language reads them
     for (chunk, start, end, rank), text in zip(candidates, sentence_texts):
         sentence_terms = set(analyze(text, chunk.language))
@@ -180,7 +179,7 @@ def select_evidence(
         carried = sentence_terms | previous_names if leaves_names else sentence_terms
         setting: set[str] = set()  # the question's terms its title and headings hold
         if leaves_names and documents and chunk.source in documents:
-            setting = _setting_terms(documents[chunk.source].context_at(start), chunk.language, settings)
+            setting = set(analyze(documents[chunk.source].context_at(start), chunk.language))  # (cached)
             carried |= strong & setting
         own = sum(w * terms.credit(t, carried) for t, w in weights.items()) / total
         # a sentence that leaves its names to its title and headings leaves them the setting too
@@ -237,15 +236,6 @@ def select_evidence(
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
                                round(sim, 4), fits, unfound))
     return chosen
-
-
-def _setting_terms(context: str, lang: Lang, seen: dict[tuple[str, str], set[str]]) -> set[str]:
-    """The terms of a sentence's title and headings (`Document.context_at`), analysed once per
-    question for all the sentences standing under them."""
-    key = (context, lang)
-    if key not in seen:
-        seen[key] = set(analyze(context, lang))
-    return seen[key]
 
 
 AGENT_BONUS = 0.15  # a "who" answered by "<question's word> by <Name>" ('conçu par Riquet'); as much as the
