@@ -7,8 +7,9 @@ Evidence selection, the refusal decision and the check of the model's sentences 
 
 Kinds: "figure" (combien, how many/much, quel montant...), "count" (a figure of the counted
 thing: 'combien de GPU' wants '2 000 GPU'), "duration" (combien de temps, how long), "year"
-(quelle année, what year), "date" (quand, when), "time" (à quelle heure, what time: a time of day), "person" (qui, who, quel investisseur...) and
-"name" (quelle entreprise, which app...).
+(quelle année, what year), "date" (quand, when), "time" (à quelle heure, what time: a time of day), "person" (qui, who, quel investisseur...),
+"name" (quelle entreprise, which app...) and "place" (où, where: best a name, 'Cuba', but any sentence
+may answer, 'through his writing', so it ranks sentences and never refuses one).
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
                      or bool(_ORDINAL.search(fold(sentence))) or _named_event(sentence, asked, p))
     if answer_type.kind == "name":
         return float(_has_name(sentence, asked, p))
+    if answer_type.kind == "place":  # most often named ('Tours', 'southwestern France'), not always ('in the kitchen')
+        return 1.0 if _has_name(sentence, asked, p) else WEAK
     if answer_type.kind == "person":
         if _has_name(sentence, asked, p, full=True):
             return 1.0

@@ -51,6 +51,12 @@ from rag.text import detect_language
         ("What London neighborhood did the bakers move to?", "name"),
         ("Sur quel lac le moulin a-t-il été construit ?", "name"),
         ("Quel signataire du traité était boulanger ?", "person"),
+        # where: a place, asked first or, typed as spoken, last; "ou" inside a question is "or"
+        ("Where did the bakers move after the fire?", "place"),
+        ("Où les boulangers sont-ils partis après l'incendie ?", "place"),
+        ("D'où venait la farine ?", "place"),
+        ("les boulangers sont partis où", "place"),
+        ("Le four est-il au gaz ou au bois ?", None),
     ],
 )
 def test_expected_kind_of_answer(question, kind):
@@ -88,6 +94,19 @@ def test_a_name_after_an_elided_article_is_a_name():
     q = "Dans quelle ville les boulangers se sont-ils installés ?"
     assert fits(expected(q, "fr"), "Les boulangers se sont installés près d'Amsterdam.", q, "fr")
     assert not fits(expected(q, "fr"), "Les boulangers se sont installés près du port.", q, "fr")
+
+
+def test_a_place_is_best_named_but_need_not_be():
+    """A place is most often a name ('Cuba', 'southwestern France'), which answers best; but
+    'through his writing' or 'in the kitchen' answer "where" too, so a sentence without a name
+    still holds an answer: the kind ranks sentences, it never refuses one."""
+    question = "Where did most of the bakers go?"
+    where = expected(question, "en")
+    assert strength(where, "Most of the bakers went to Cuba.", question, "en") == 1.0
+    assert strength(where, "Most of the bakers went back to the old kitchen.", question, "en") == WEAK
+    assert fits(where, "Most of the bakers went back to the old kitchen.", question, "en")
+    ou = expected("Où la plupart des boulangers sont-ils partis ?", "fr")
+    assert strength(ou, "La plupart gagnèrent Cuba.", "Où la plupart des boulangers sont-ils partis ?", "fr") == 1.0
 
 
 def test_a_year_is_no_count_nor_figure():

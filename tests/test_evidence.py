@@ -153,3 +153,18 @@ def test_a_sentence_under_a_title_holding_the_setting_ranks_by_what_it_says():
     under_date = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4, documents={"pv.pdf": dated})
     coverage = {e.text: e.coverage for e in under_date}
     assert under_title[0].coverage == coverage[closing] and under_title[0].unfound == ()
+
+
+def test_a_where_question_ranks_the_sentence_naming_a_place_first():
+    """"Where did they go?" over two sentences that share its words: the one naming a place the
+    question does not ranks first; asked "why", the same sentences keep their order."""
+    unnamed = "After the fire, most of the bakers had to go and leave the old quarter behind them."
+    named = "Most of the bakers went to Cuba after the fire."
+    sentences = [unnamed, named]
+    lexical = LexicalIndex.build(sentences + ["The mill stands by the river."], ["en"] * 3)
+    text = " ".join(sentences)
+    hits = [Hit(Chunk("c1", "doc.txt", 0, len(text), 1, text, "en"), 1, 1.0)]
+    where = select_evidence(analyse("Where did most of the bakers go after the fire?", "en"), hits, lexical, FakeEmbedder(), 4)
+    assert where[0].text == named
+    why = select_evidence(analyse("Why did most of the bakers go after the fire?", "en"), hits, lexical, FakeEmbedder(), 4)
+    assert why[0].text == unnamed

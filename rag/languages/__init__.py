@@ -24,7 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PACKS = Path(__file__).parent / "packs"
-KIND_ORDER = ("time", "year", "date", "duration", "person", "person_by_role", "name", "count", "figure")
+KIND_ORDER = ("time", "year", "date", "duration", "person", "person_by_role", "name", "place", "count", "figure")
 
 
 def _fold(text: str) -> str:
