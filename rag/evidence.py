@@ -75,7 +75,7 @@ def evidence_spans(text: str, lang: Lang = "fr") -> list[tuple[int, int]]:
     """
     pronouns = pack_of(lang).sentence_pronouns
     merged: list[tuple[int, int]] = []
-    for a, b in sentence_spans(text):
+    for a, b in sentence_spans(text, glued=True):
         gap = text[merged[-1][1] : a] if merged else ""
         # a short dash line right under a sentence; not a dash-bulleted item after a blank line (a
         # new paragraph, or a new page of a PDF: the quote would then be cited on the wrong page)

@@ -219,6 +219,13 @@ def detect_language(text: str, default: str = "fr") -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”)]?\s+(?=[\"«“(\[]?\s*[A-ZÀ-ÖØ-Þ0-9«“\"—–-])|\n+"
                            r"|(?:(?<=[a-zß-öø-ÿ]{2}[.!?])|(?<=[a-zß-öø-ÿ] [?!]))(?=[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]|['’][A-Za-zÀ-ÿ]))")
 _WORD_BEFORE_PERIOD = re.compile(r"([^\s(«“\"]+)\.$")
+# Evidence is quoted by the sentence, so it also ends one where the stop that touches a capitalised
+# word follows a closing bracket or quote, a digit or an acronym ("pour Paris).Le dossier", "le 25
+# mai 2018.Si elles", "un PIA.Un guide"), or touches a one-letter word ("dans un délai de 10
+# jours.A noter"): a scraped FAQ glues them by the hundred. (Passages are cut at the sentence
+# ends above: their bounds, so retrieval, do not change.)
+_GLUED_END = re.compile(r"(?:(?<=[A-ZÀ-ÖØ-Þ]{2}[.!?])|(?<=[\d)\]\"»”][.!?]))(?=[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]|['’][A-Za-zÀ-ÿ]))"
+                        r"|(?<=[a-zß-öø-ÿ\d)\]\"»”A-ZÀ-ÖØ-Þ]{2}[.!?])(?=[A-ZÀ-ÖØ-Þ]\s[a-zß-öø-ÿ])")
 
 
 @lru_cache(maxsize=1)
@@ -243,8 +250,9 @@ def _not_an_end(text: str, match: re.Match) -> bool:
     return token.lower() in _abbreviations() or (len(token) == 1 and token.isupper())
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence boundaries inside text[start:end], as offsets into `text`, whitespace trimmed.
+def sentence_spans(text: str, start: int = 0, end: int | None = None, glued: bool = False) -> list[tuple[int, int]]:
+    """Sentence boundaries inside text[start:end], as offsets into `text`, whitespace trimmed;
+    `glued`: also where scraped text lost the space after a stop (`_GLUED_END`).
 
     >>> s = "Il a coûté 6 M$. Nvidia a chuté.\\nFin"
     >>> [s[a:b] for a, b in sentence_spans(s)]
@@ -259,7 +267,10 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
-    for match in _SENTENCE_END.finditer(text, start, end):
+    ends = list(_SENTENCE_END.finditer(text, start, end))
+    if glued:
+        ends = sorted(ends + list(_GLUED_END.finditer(text, start, end)), key=lambda m: m.start())
+    for match in ends:
         if _not_an_end(text, match):
             continue
         spans.append((cursor, match.start()))

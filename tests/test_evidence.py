@@ -168,3 +168,18 @@ def test_a_where_question_ranks_the_sentence_naming_a_place_first():
     assert where[0].text == named
     why = select_evidence(analyse("Why did most of the bakers go after the fire?", "en"), hits, lexical, FakeEmbedder(), 4)
     assert why[0].text == unnamed
+
+
+def test_a_scraped_faq_is_quoted_by_its_own_sentences():
+    """Text scraped from a web FAQ lost the spaces between its sentences ("6 mois.A noter:",
+    "(PIA).Le"): the evidence quotes the sentence that answers, not the glued run around it."""
+    text = ("Un registre des traitements est tenu par le responsable (RGPD).La CNIL recommande de conserver "
+            "le refus des cookies pendant une durée de 6 mois.A noter: la durée de 6 mois constitue une bonne "
+            "pratique qui peut être appréciée au cas par cas.")
+    chunk = Chunk("c1", "faq.txt", 0, len(text), 1, text, "fr")
+    lexical = LexicalIndex.build([text, "Les cookies de mesure d'audience.", "Le registre des traitements."], ["fr"] * 3)
+    query = analyse("Pendant combien de temps la CNIL recommande-t-elle de conserver le refus des cookies ?")
+    picked = select_evidence(query, [Hit(chunk, 1, 1.0)], lexical, FakeEmbedder(), 4)
+    best = picked[0]
+    assert best.text == "La CNIL recommande de conserver le refus des cookies pendant une durée de 6 mois."
+    assert text[best.start : best.end] == best.text

@@ -92,6 +92,21 @@ def test_sentences_glued_by_lost_spaces_are_split():
         "Comment ça marche ?", "L'autorisation est valable 5 ans.", "J'effectue une analyse."]
 
 
+def test_evidence_sentences_also_split_where_a_bracket_a_figure_or_an_acronym_touches_the_next():
+    """A scraped FAQ also glues a sentence to the one after a closing bracket, a quote, a figure
+    or an acronym, and to a one-letter word ("A noter"): the evidence's sentences (`glued=True`)
+    end there, the passages' cuts (and so the index and retrieval) do not move."""
+    text = ("Le dossier est transmis au préfet (ou au préfet de police pour Paris).Le dossier est instruit en "
+            "10 jours.A noter: la durée peut changer depuis le 25 mai 2018.Si besoin, réalisez un PIA.Un guide "
+            "existe sur « Informatique et libertés ».Connaître ses droits, voir U.S.Army et ASP.NET.")
+    assert [text[a:b] for a, b in sentence_spans(text, glued=True)] == [
+        "Le dossier est transmis au préfet (ou au préfet de police pour Paris).",
+        "Le dossier est instruit en 10 jours.", "A noter: la durée peut changer depuis le 25 mai 2018.",
+        "Si besoin, réalisez un PIA.", "Un guide existe sur « Informatique et libertés ».",
+        "Connaître ses droits, voir U.S.Army et ASP.NET."]
+    assert len(sentence_spans(text)) == 1
+
+
 def test_detect_language():
     assert detect_language("Combien a coûté l'entraînement de R1 ?") == "fr"
     assert detect_language("How much did it cost to train R1?") == "en"
