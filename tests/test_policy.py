@@ -461,3 +461,46 @@ def test_a_sum_asked_for_is_stated_by_the_sentence_that_answers(tmp_path):
     assert result.refused and result.refusal_reason == "no-amount"
     sold = answer("What was the price of the abbey's water mill?", small, use_llm=False)
     assert not sold.refused and "300 pounds" in sold.text
+
+
+def test_a_question_whose_complement_the_sentence_replaces_is_refused(tmp_path: Path):
+    """'le refus des notifications push' asked where the sentence speaks of 'le refus des cookies':
+    another refusal, refused as a changed complement; the question with the sentence's own
+    complement is answered, and so is one whose complement is beside the sentence."""
+    engine = engine_over(tmp_path, {
+        "cookies.txt": "Les cookies\n\nLa Corbie recommande de conserver le refus des cookies pendant une durée de 6 mois.\n",
+        "alertes.txt": "Les alertes\n\nLes notifications push sont envoyées par les applications mobiles de la Corbie "
+                       "chaque semaine.\n",
+    })
+    refused = answer("Pendant combien de temps la Corbie recommande-t-elle de conserver le refus des notifications push ?",
+                     engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "changed-complement"
+    answered = answer("Pendant combien de temps la Corbie recommande-t-elle de conserver le refus des cookies ?",
+                      engine, use_llm=False)
+    assert not answered.refused and "6 mois" in answered.text
+
+
+def test_a_complement_the_question_also_names_is_no_change(tmp_path: Path):
+    """'a retaliation for the prior assassination' is answered by 'in retaliation for the
+    assassination': the sentence's complement is a word of the question; 'refused to act' is a
+    verb and its infinitive, not a noun and its complement. A trial 'for heresy' asked about as a
+    trial 'for treason' is not refused for it when the next sentence speaks of treason; asked about
+    as a trial 'for witchcraft', which only another document speaks of, it is."""
+    engine = engine_over(tmp_path, {
+        "brotherhood.txt": "The Brotherhood\n\nIts founder Tomas Alby was assassinated in 1949 in retaliation for the "
+                           "assassination of prime minister Corbie Marlow.\n",
+        "trial.txt": "The trial\n\nHer trial for heresy was presided over by Pierre Dunmore, bishop of Alby, in 1431. "
+                     "Treason was a crime judged by the royal courts.\n",
+        "witches.txt": "Witches\n\nWitchcraft was judged by the church courts of the region.\n",
+        "army.txt": "The army\n\nWhen he arrived in Albany, General Corbie refused to take any significant actions until "
+                    "the governor approved them.\n",
+    })
+    retaliation = answer("Tomas Alby's assassination was a retaliation for the prior assassination of whom?", engine,
+                         use_llm=False)
+    assert not retaliation.refused and "Corbie Marlow" in retaliation.text
+    act = answer("Who refused to act until the governor approved plans?", engine, use_llm=False)
+    assert act.refusal_reason != "changed-complement"
+    treason = answer("Who presided over her trial for treason in 1431?", engine, use_llm=False)
+    assert treason.refusal_reason != "changed-complement"  # "treason" is beside the sentence
+    other = answer("Who presided over her trial for witchcraft in 1431?", engine, use_llm=False)
+    assert other.refused and other.refusal_reason == "changed-complement"

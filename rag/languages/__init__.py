@@ -105,6 +105,7 @@ class LanguagePack:
     inversion: re.Pattern | None  # a pronoun after the verb ("a-t-il") that is no follow-up marker
     abbreviations: frozenset[str]
     articles: tuple[str, ...] = ()  # dropped by SQuAD-style answer normalisation; "l'": elided
+    complement_links: frozenset[str] = frozenset()  # folded: words that tie a noun to its complement ("of", "des")
     strings: dict[str, str] = field(default_factory=dict)
     span: SpanTask | None = None
 
@@ -247,6 +248,7 @@ def pack(code: str) -> LanguagePack:
         inversion=re.compile(followup["inversion"]) if followup.get("inversion") else None,
         abbreviations=frozenset(w.lower() for w in data["sentences"]["abbreviations"]),
         articles=tuple(data["articles"]),
+        complement_links=frozenset(_fold(w) for w in data.get("complement_links", ())),
         strings=dict(data["strings"]),
         span=_span_task(data["span"]),
     )
