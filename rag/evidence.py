@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -35,6 +36,8 @@ class Evidence:
     fits: bool = True  # holds an answer of the kind asked for (a figure, a year, a name...)
     unfound: tuple[str, ...] = ()  # the question's details (analysed terms of its names and numbers)
     # that neither the sentence nor its neighbours hold: see `unfound_details()`
+    changed: tuple[str, ...] = ()  # the question's complements that the sentence replaces by its
+    # own: see `changed_complements()`
 
     @property
     def source(self) -> str:
@@ -233,8 +236,9 @@ def select_evidence(
     for (score, coverage, sim, fits, chunk, start, end, text), near in zip(picked, around):
         # (only a sentence holding an answer of the asked kind may answer: the policy reads no other's)
         unfound = unfound_details(query, terms, near, chunk.language, words_embedder) if fits else ()
+        changed = changed_complements(query, terms, text, near, chunk.language, words_embedder) if fits else ()
         chosen.append(Evidence(len(chosen) + 1, chunk, start, end, text, round(score, 4), round(coverage, 4),
-                               round(sim, 4), fits, unfound))
+                               round(sim, 4), fits, unfound, changed))
     return chosen
 
 
@@ -312,6 +316,81 @@ def unfound_details(query: Query, terms: QueryTerms, text: str, lang: Lang,
             unsure = [u for u, row, found in zip(unsure, similarity, candidates)
                       if max((float(row[column[c]]) for c in found), default=0.0) < CLOSE_WORD]
     return tuple(sorted(unfound + [t for t, _ in unsure]))
+
+
+def changed_complements(query: Query, terms: QueryTerms, text: str, near: str, lang: Lang,
+                        embedder: Embedder | None = None) -> tuple[str, ...]:
+    """The question's complements that the sentence `text` replaces by its own: the question asks
+    about "le refus des *notifications push*" or "le procès en *réhabilitation*", the sentence
+    speaks of "le refus des *cookies*", "son procès pour *hérésie*", and neither it nor the
+    sentences beside it, nor the title and headings above it (`near`: `context()`), hold the
+    question's word. A complement is the word after a noun
+    and a linking word (the pack's `complement_links`, then an article). Not a change: a
+    complement that is a name or a number (those are details: `unfound_details`), one of the
+    question's own words ("a retaliation for the prior assassination" over "in retaliation for the
+    assassination"), a figure ("une conservation de 25 ans"), or, with an embedder, a word close in
+    meaning to the question's (CLOSE_WORD: "le prix du billet" over "le prix du ticket"). Returned
+    as analysed terms; the answer policy refuses a sentence that has one (`policy.decide`).
+
+    >>> from rag.query import analyse
+    >>> q = analyse("Combien de temps la CNIL conserve-t-elle le refus des notifications push ?", "fr")
+    >>> text = "La CNIL recommande de conserver le refus des cookies pendant 6 mois."
+    >>> changed_complements(q, QueryTerms(q.weights), text, text, "fr")
+    ('notif',)
+    >>> changed_complements(q, QueryTerms(q.weights), text, text + " Les notifications push aussi.", "fr")
+    ()
+    """
+    if lang != query.terms_language:
+        return ()
+    asked = _complements(query.text, lang)
+    if not asked:
+        return ()
+    question_terms = {t for noun, term, _ in asked for t in (noun, term)} | set(terms.weights)
+    given = [(noun, word) for noun, term, word in _complements(text, lang)
+             if term not in question_terms and not word[:1].isdigit()]
+    if not given:
+        return ()
+    held = set(analyze(near, lang))
+    changed = []
+    for noun, term, word in asked:
+        if term in query.strong or noun in query.strong or term not in terms.weights or terms.credit(term, held) > 0:
+            continue
+        others = [w for n, w in given if n == noun]
+        if not others:
+            continue
+        if embedder is not None:
+            vectors = embedder.embed([word] + others)
+            if float(np.max(vectors[1:] @ vectors[0])) >= CLOSE_WORD:
+                continue  # another word for the same thing
+        changed.append(term)
+    return tuple(dict.fromkeys(changed))
+
+
+@lru_cache(maxsize=1 << 10)
+def _complements(text: str, lang: Lang) -> tuple[tuple[str, str, str], ...]:
+    """(noun, complement, complement as written) of a text: a word, one linking word and at most
+    one article, then a word ("refus des cookies", "trial for heresy"); noun and complement as
+    analysed terms, the complement's word folded."""
+    pack = pack_of(lang)
+    tokens = words(text, lang)
+    terms = [_term(t, lang) for t in tokens]
+    articles = {fold(a).rstrip("'") for a in pack.articles}
+    found = []
+    for i, term in enumerate(terms[:-2]):
+        if term is None or tokens[i + 1] not in pack.complement_links:
+            continue
+        j = i + 2
+        if terms[j] is None and tokens[j] in articles and j + 1 < len(tokens):
+            j += 1
+        if terms[j] is not None:
+            found.append((term, terms[j], tokens[j]))
+    return tuple(found)
+
+
+def _term(token: str, lang: Lang) -> str | None:
+    """The analysed term of one word token, None for a stop word."""
+    analysed = analyze(token, lang)
+    return analysed[0] if len(analysed) == 1 else None
 
 
 def _unheld(query: Query, terms: QueryTerms, text: str, lang: Lang) -> tuple[list[str], list[tuple[str, str]]]:

@@ -35,7 +35,8 @@ French CNIL FAQ with unanswerable questions of our own):
 - **a complement changed**: a question that reuses a sentence with the complement of one of its
   nouns changed ("le refus des *notifications push*" over "le refus des *cookies*"; "le procès en
   *réhabilitation*" over "son procès pour *hérésie*") is not answered by it when neither it nor the
-  sentences beside it hold the question's word (`changed_complements`);
+  sentences beside it hold the question's word or one close to it in meaning
+  (`evidence.changed_complements`);
 - **another number for the same thing**: a question that counts with a written number ("the
   town's *eight* stone bridges") is not answered by a sentence that counts the same thing with
   another one ("its seven stone bridges") and never with the question's (`other_number`;
@@ -56,7 +57,7 @@ from rapidfuzz.distance import Levenshtein
 
 from rag import languages
 from rag.disagreement import parse_figures
-from rag.evidence import Evidence, best_answering, neighbourhood, relevance, term_idf
+from rag.evidence import Evidence, best_answering, relevance, term_idf
 from rag.lexical import LexicalIndex
 from rag.query import Query
 from rag.retrieval import QueryTerms
@@ -106,8 +107,7 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
         return Decision(0.0, "other-number")
     if opposite(query, best.text, best.language):
         return Decision(0.0, "opposite")
-    changed = changed_complements(query, best, terms)
-    if changed:
+    if best.changed:
         return Decision(0.0, "changed-complement")
     missing = detail_share(query, best, terms, lexical)
     return Decision(relevance(best) - DETAIL_WEIGHT * missing, "missing-detail" if missing else "")
@@ -351,14 +351,13 @@ def states_amount(text: str, lang: str) -> bool:
     return any(unit in currencies for _, _, unit, _ in parse_figures(text, lang))
 
 
-def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: LexicalIndex,
-                 changed: tuple[str, ...] = ()) -> float:
-    """Share of the question's idf weight in details (names, numbers, and the `changed`
-    complements) that the answering sentence and its neighbours lack but the corpus holds
-    elsewhere (a word no document uses is the unknown-terms rule's, and may be a typo: 'Shirey'
-    for 'Shirley'), the words that only say what is asked for left out."""
+def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: LexicalIndex) -> float:
+    """Share of the question's idf weight in details (names, numbers) that the answering sentence
+    and its neighbours lack but the corpus holds elsewhere (a word no document uses is the
+    unknown-terms rule's, and may be a typo: 'Shirey' for 'Shirley'), the words that only say what
+    is asked for left out."""
     vocabulary = lexical.vocabulary
-    elsewhere = [t for t in dict.fromkeys(best.unfound + changed)
+    elsewhere = [t for t in best.unfound
                  if t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
     if not elsewhere:
         return 0.0
@@ -366,69 +365,6 @@ def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: Lexic
     weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items() if t not in ignore}
     total = sum(weights.values())
     return sum(weights.get(t, 0.0) for t in elsewhere) / total if total > 0 else 0.0
-
-
-def changed_complements(query: Query, best: Evidence, terms: QueryTerms) -> tuple[str, ...]:
-    """The question's complements that the answering sentence replaces by its own: the question
-    asks about "le refus des *notifications push*" or "le procès en *réhabilitation*", the sentence
-    speaks of "le refus des *cookies*", "son procès pour *hérésie*", and neither it nor the
-    sentences beside it hold the question's word. A complement is the word after a noun and a
-    linking word (the pack's `complement_links`, then articles); names and numbers are details
-    already (`evidence.unfound_details`), and a figure after the noun is no other complement
-    ("une conservation de 25 ans"). Returned as analysed terms, for `detail_share`.
-
-    >>> from rag.chunking import Chunk
-    >>> from rag.query import analyse
-    >>> q = analyse("Combien de temps la CNIL conserve-t-elle le refus des notifications push ?", "fr")
-    >>> text = "La CNIL recommande de conserver le refus des cookies pendant 6 mois."
-    >>> e = Evidence(1, Chunk("c", "f.txt", 0, len(text), 1, text, "fr"), 0, len(text), text, 1.0, 1.0, 0.5)
-    >>> changed_complements(q, e, QueryTerms(q.weights))
-    ('notif',)
-    """
-    lang = best.language
-    if lang != query.terms_language:
-        return ()
-    asked = _complements(query.text, lang)
-    if not asked:
-        return ()
-    given = _complements(best.text, lang)
-    asked_terms = {t for pair in asked for t in pair} | set(terms.weights)
-    near = set(analyze(neighbourhood(best.chunk, best.start, best.end), lang))
-    changed = []
-    for noun, complement in asked:
-        if complement in query.strong or noun in query.strong or complement not in terms.weights:
-            continue
-        if terms.credit(complement, near) > 0:
-            continue
-        if any(n == noun and c not in asked_terms and not c[:1].isdigit() for n, c in given):
-            changed.append(complement)
-    return tuple(dict.fromkeys(changed))
-
-
-@lru_cache(maxsize=1 << 10)
-def _complements(text: str, lang: str) -> tuple[tuple[str, str], ...]:
-    """(noun, complement) term pairs of a text: a word, one linking word and at most one article,
-    then a word ("refus des cookies", "trial for heresy"), as analysed terms."""
-    pack = languages.pack(lang)
-    tokens = words(text, lang)
-    terms = [_term(t, lang) for t in tokens]
-    articles = {fold(a).rstrip("'") for a in pack.articles}
-    pairs = []
-    for i, term in enumerate(terms[:-2]):
-        if term is None or tokens[i + 1] not in pack.complement_links:
-            continue
-        j = i + 2
-        if terms[j] is None and tokens[j] in articles and j + 1 < len(tokens):
-            j += 1
-        if terms[j] is not None:
-            pairs.append((term, terms[j]))
-    return tuple(pairs)
-
-
-def _term(token: str, lang: str) -> str | None:
-    """The analysed term of one word token, None for a stop word."""
-    analysed = analyze(token, lang)
-    return analysed[0] if len(analysed) == 1 else None
 
 
 def _frame_terms(query: Query) -> frozenset[str]:

@@ -183,3 +183,27 @@ def test_a_scraped_faq_is_quoted_by_its_own_sentences():
     best = picked[0]
     assert best.text == "La CNIL recommande de conserver le refus des cookies pendant une durée de 6 mois."
     assert text[best.start : best.end] == best.text
+
+
+def test_a_complement_close_in_meaning_to_the_question_s_is_no_change():
+    """'le prix du billet' over 'le prix du ticket': another word for the same thing (the
+    embedder puts them within CLOSE_WORD), not another thing; 'le prix du parking' is another."""
+    import numpy as np
+
+    from rag.evidence import changed_complements
+    from rag.query import analyse
+    from rag.retrieval import QueryTerms
+
+    class Words:
+        vectors = {"billet": [1.0, 0.0], "ticket": [0.9, 0.436], "parking": [0.0, 1.0]}
+
+        def embed(self, texts):
+            return np.array([self.vectors[t] for t in texts])
+
+    q = analyse("Quel est le prix du billet à Corbie ?", "fr")
+    terms = QueryTerms(q.weights)
+    ticket = "À Corbie, le prix du ticket est de 5 euros."
+    parking = "À Corbie, le prix du parking est de 5 euros."
+    assert changed_complements(q, terms, ticket, ticket, "fr") == ("billet",)  # without an embedder
+    assert changed_complements(q, terms, ticket, ticket, "fr", Words()) == ()
+    assert changed_complements(q, terms, parking, parking, "fr", Words()) == ("billet",)
