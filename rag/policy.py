@@ -120,13 +120,13 @@ def _negations(text: str, lang: str) -> list[tuple[str, str, str]]:
     """Each negation of the text (the pack's `negation`, on folded text): the words before it,
     the negation itself, the words after it."""
     folded = fold(text)
-    return [(folded[: m.start()], m.group(0), folded[m.end():]) for m in languages.pack(lang).negation.finditer(folded)]
+    return [(folded[: m.start()], m.group(0), folded[m.end():]) for m in languages.pack(lang).negations(folded)]
 
 
 def negated_terms(query: Query) -> set[str]:
     """The terms a negated question negates: those inside its negation ("ne recommande-t-elle
     pas"), the first two after it ("not repaired") and the last before it ("the bridge not";
-    French typed without "ne", "tant que Loudoun avait pas validé", negates what Loudoun did).
+    French typed without "ne", "si Loudoun avait pas validé", negates what Loudoun did).
 
     >>> from rag.query import analyse
     >>> sorted(negated_terms(analyse("When was the bridge not repaired by the city?", "en")))

@@ -307,15 +307,36 @@ def test_a_question_typed_without_ne_is_negated_all_the_same(tmp_path: Path):
 
 
 def test_a_negation_the_sentence_shares_with_the_question_answers_it(tmp_path: Path):
-    """'tant que ruiz avait pas validé' negates what Ruiz did, as the sentence's 'tant que Marta Ruiz
-    n'avait pas approuvé' does: the word before a negation is what it bears on too."""
+    """'si ruiz avait pas validé' negates what Ruiz did, as the sentence's 'si Marta Ruiz n'avait
+    pas approuvé' does: the word before a negation is what it bears on too."""
     engine = engine_over(tmp_path, {
-        "siege.txt": "Le siège\n\nÀ son arrivée à Corbie, Tomas Alby refusa d'agir tant que "
+        "siege.txt": "Le siège\n\nÀ son arrivée à Corbie, Tomas Alby refusa d'agir si "
                      "Marta Ruiz n'avait pas approuvé ses plans.\n",
     })
-    answered = answer("qui refusait d'agir tant que marta ruiz avait pas validé les plans", engine, use_llm=False)
+    answered = answer("qui refusait d'agir si marta ruiz avait pas validé les plans", engine, use_llm=False)
     assert not answered.refused and "Tomas Alby" in answered.text
-    assert "ruiz" in negated_terms(analyse("qui refusait d'agir tant que ruiz avait pas validé les plans", "fr"))
+    assert "ruiz" in negated_terms(analyse("qui refusait d'agir si ruiz avait pas validé les plans", "fr"))
+
+
+def test_a_negation_that_says_until_when_negates_nothing(tmp_path: Path):
+    """'tant que Marta Ruiz avait pas validé les plans' is 'until Marta Ruiz approved them' (the
+    French pack's `not_negating`): the English sentence that says so without a negation is not
+    refused for a negation it lacks, and the French one that says it with one answers."""
+    (tmp_path / "en").mkdir(), (tmp_path / "fr").mkdir()
+    english = engine_over(tmp_path / "en", {
+        "siege.txt": "The siege\n\nWhen he arrived in Corbie, Tomas Alby refused to act until Marta Ruiz approved "
+                     "his plans.\n",
+    })
+    french = engine_over(tmp_path / "fr", {
+        "siege.txt": "Le siège\n\nÀ son arrivée à Corbie, Tomas Alby refusa d'agir tant que Marta Ruiz n'avait "
+                     "pas approuvé ses plans.\n",
+    })
+    assert not analyse("qui refusait d'agir tant que marta ruiz avait pas validé les plans", "fr").negated
+    assert analyse("qui n'a pas agi tant que marta ruiz hésitait", "fr").negated
+    question = "qui refusait d'agir tant que marta ruiz avait pas validé les plans"
+    assert decision_for(question, english, 5).reason != "negation"
+    result = answer(question, french, use_llm=False)
+    assert not result.refused and "Tomas Alby" in result.text
 
 
 def test_a_question_typed_without_capitals_still_names_its_details(tmp_path: Path):

@@ -105,6 +105,8 @@ class LanguagePack:
     inversion: re.Pattern | None  # a pronoun after the verb ("a-t-il") that is no follow-up marker
     abbreviations: frozenset[str]
     articles: tuple[str, ...] = ()  # dropped by SQuAD-style answer normalisation; "l'": elided
+    not_negating: re.Pattern | None = None  # on folded text: a negation that says when, not what did not
+    # happen ("tant que ... n'avait pas", "until")
     complement_links: frozenset[str] = frozenset()  # folded: words that tie a noun to its complement ("of", "des")
     strings: dict[str, str] = field(default_factory=dict)
     span: SpanTask | None = None
@@ -146,7 +148,21 @@ class LanguagePack:
         >>> pack("en").negates("How many non-Muslims live there?"), pack("en").negates("Infantry No. 15")
         (True, False)
         """
-        return bool(self.negation.search(_fold(text).replace("\u2019", "'")))
+        return bool(self.negations(_fold(text).replace("\u2019", "'")))
+
+    def negations(self, folded: str) -> list[re.Match]:
+        """The negations of a folded text (`negation`), but for those the pack's `not_negating`
+        says negate nothing that happened: "tant que Loudoun n'avait pas validé" is "until
+        Loudoun approved".
+
+        >>> [m.group(0) for m in pack("fr").negations("il refusait d'agir tant que loudoun n'avait pas valide")]
+        []
+        >>> [m.group(0) for m in pack("fr").negations("il n'a pas agi tant que loudoun hesitait")]
+        ["n'a pas"]
+        """
+        if self.not_negating is not None:
+            folded = self.not_negating.sub(lambda m: " " * len(m.group(0)), folded)
+        return list(self.negation.finditer(folded))
 
 
 @lru_cache(maxsize=None)
@@ -224,6 +240,7 @@ def pack(code: str) -> LanguagePack:
         stopwords=frozenset(_fold(w) for w in data["stopwords"]),
         markers=frozenset(_fold(w) for w in data["markers"]),
         negation=re.compile(data["negation"]),
+        not_negating=re.compile(data["not_negating"]) if data.get("not_negating") else None,
         number_words=frozenset(numbers["words"]), number_values=dict(numbers.get("values", {})),
         ordinals=dict(numbers.get("ordinals", {})), magnitudes=dict(numbers["magnitudes"]),
         time_units=frozenset(numbers["time_units"]), one_words=frozenset(numbers["one_words"]),
