@@ -324,8 +324,8 @@ def changed_complements(query: Query, terms: QueryTerms, text: str, near: str, l
     about "le refus des *notifications push*" or "le procès en *réhabilitation*", the sentence
     speaks of "le refus des *cookies*", "son procès pour *hérésie*", and neither it nor the
     sentences beside it, nor the title and headings above it (`near`: `context()`), hold the
-    question's word. A complement is the word after a noun
-    and a linking word (the pack's `complement_links`, then an article). Not a change: a
+    question's word. A complement is the word after a noun and a linking word (the pack's
+    `complement_links`, then at most one article). Not a change: a
     complement that is a name or a number (those are details: `unfound_details`), one of the
     question's own words ("a retaliation for the prior assassination" over "in retaliation for the
     assassination"), a figure ("une conservation de 25 ans"), or, with an embedder, a word close in
