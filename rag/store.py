@@ -45,9 +45,11 @@ FORMAT = "rag-index"
 #    "prirent" -> "prendre"): the BM25 terms of French text changed
 # 8: a French word's dictionary form is followed to its own ("soutenus" -> "soutenu" -> "soutenir",
 #    as "soutenu" already was): the BM25 terms of French text changed
-FORMAT_VERSION = 8
+# 9: a number glued to a stop word is two words ("de80", "2021les": text that lost its spaces): the
+#    BM25 terms changed where a corpus has such glue
+FORMAT_VERSION = 9
 # Builds whose vectors and extracted text a new build may reuse (only their storage or terms changed since)
-REUSABLE_VERSIONS = (4, 5, 6, 7, 8)
+REUSABLE_VERSIONS = (4, 5, 6, 7, 8, 9)
 DOCUMENTS, CHUNKS = "documents.jsonl.gz", "chunks.jsonl.gz"  # plain .jsonl in format 4
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")  # what CURRENT may name (never '/', '..', '.tmp')
 EXACT_SEARCH_LIMIT = 50_000  # above this many chunks, HNSW instead of exact search

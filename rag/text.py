@@ -95,6 +95,11 @@ def words(text: str, lang: Lang) -> list[str]:
     ['acme', 'ceo', "shouldn't", 'pay', '2400', 'dollars']
     >>> words("in the 1950's, the 1950s", "en")  # a decade, however written
     ['in', 'the', '1950s', 'the', '1950s']
+    >>> words("plus de80 millions, du 9 juin au 30 septembre 2021les restaurants, un A380 et 2 H800", "fr")
+    ['plus', 'de', '80', 'millions', 'du', '9', 'juin', 'au', '30', 'septembre', '2021', 'les', 'restaurants', 'un', 'a380', 'et', '2', 'h800']
+
+    A number glued to a stop word ("de80", "2021les": text that lost its spaces) is two words; one
+    glued to other letters ("H800", "mp3", "2nd") is one.
     """
     return list(_words(text, pack_of(lang)))
 
@@ -116,8 +121,15 @@ def _words(text: str, p: LanguagePack) -> tuple[str, ...]:
                 token = stem + ending  # "the 1950's": the decade, as "the 1950s" writes it
             else:
                 token = stem if ending in p.contractions or not stem.isalpha() else token
+        glued = _GLUED_NUMBER.fullmatch(token)
+        if glued and (glued.group(1) or glued.group(4)) in p.stopwords:
+            out.extend(part for part in glued.groups() if part)  # "de80", "2021les": a lost space
+            continue
         out.append(token)
     return tuple(out)
+
+
+_GLUED_NUMBER = re.compile(r"([a-z]{2,})([0-9]+)|([0-9]+)([a-z]{2,})")  # a word of letters and a number
 
 
 def stopwords(lang: Lang) -> frozenset[str]:

@@ -190,7 +190,7 @@ def make_version(folder, version: int, float32: bool = True) -> None:
 def test_an_index_of_the_previous_format_asks_for_a_rebuild(built):
     settings, _ = built
     make_version(store.current_folder(settings.index_dir), 6, float32=False)
-    with pytest.raises(IndexMismatch, match=r"v6, this program reads rag-index v8; rebuild it with: rag index$"):
+    with pytest.raises(IndexMismatch, match=r"v6, this program reads rag-index v9; rebuild it with: rag index$"):
         store.load(settings.index_dir)
 
 
