@@ -115,3 +115,15 @@ def test_detect_language():
 def test_normalize_answer_matches_variants():
     assert normalize_answer("5,5 Millions de dollars") == normalize_answer("5.5 millions de dollars")
     assert normalize_answer("L’IA") == normalize_answer("l'ia")
+
+
+def test_a_number_glued_to_a_stop_word_is_read_as_two_words():
+    """A scraped page that lost its spaces ('plus de80 millions', '30 septembre 2021les
+    restaurants'): the number is a term of the index and an answer of its kind, and the answer's
+    words compare with a gold answer; a number glued to other letters stays one word."""
+    from rag import answer_type
+
+    assert "80" in analyze("Cela représente plus de80 millions de personnes physiques.", "fr")
+    assert "30 septembre 2021" in normalize_answer("Du 9 juin au 30 septembre 2021les restaurants doivent…", "fr")
+    assert "2021" in answer_type.years("Du 9 juin au 30 septembre 2021les restaurants", "fr")
+    assert analyze("Le GPU H800 et le format mp3", "fr") == ["gpu", "h800", "format", "mp3"]
