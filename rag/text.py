@@ -201,6 +201,8 @@ def strong_terms(question: str, lang: Lang, also_stop: frozenset[str] = frozense
 
     >>> sorted(strong_terms("Who led the Huguenots to Cuba in 1724?", "en"))
     ['1724', 'cuba', 'huguenot']
+    >>> sorted(strong_terms("Which birds visit the Station-de-Biologie-des-Laurentides?", "en"))
+    ['biologi', 'laurentid', 'station']
     """
     p = pack_of(lang)
     strong: set[str] = set()
@@ -213,7 +215,9 @@ def strong_terms(question: str, lang: Lang, also_stop: frozenset[str] = frozense
         # the first word is capitalised anyway: it is a name only when written like one (DeepSeek, NATO)
         named = word[:1].isupper() and len(word) > 1 and (position > 0 or any(c.isupper() for c in word[1:]))
         if any(c.isdigit() for c in word) or named or (word.isupper() and len(word) > 1):
-            strong.update(analyze(word, p, also_stop))
+            # (the particles of a name written with hyphens are no detail of their own:
+            # "Station-de-Biologie-des-Laurentides" is held by a French text that drops "de")
+            strong.update(t for t in analyze(word, p, also_stop) if t not in p.name_particles)
     return strong
 
 
