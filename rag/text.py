@@ -95,11 +95,11 @@ def words(text: str, lang: Lang) -> list[str]:
     ['acme', 'ceo', "shouldn't", 'pay', '2400', 'dollars']
     >>> words("in the 1950's, the 1950s", "en")  # a decade, however written
     ['in', 'the', '1950s', 'the', '1950s']
-    >>> words("plus de80 millions, du 9 juin au 30 septembre 2021les restaurants, un A380 et 2 H800", "fr")
-    ['plus', 'de', '80', 'millions', 'du', '9', 'juin', 'au', '30', 'septembre', '2021', 'les', 'restaurants', 'un', 'a380', 'et', '2', 'h800']
+    >>> words("plus de80 millions, du 9 juin au 30 septembre 2021les restaurants, un A380 et 2 B747", "fr")
+    ['plus', 'de', '80', 'millions', 'du', '9', 'juin', 'au', '30', 'septembre', '2021', 'les', 'restaurants', 'un', 'a380', 'et', '2', 'b747']
 
     A number glued to a stop word ("de80", "2021les": text that lost its spaces) is two words; one
-    glued to other letters ("H800", "mp3", "2nd") is one.
+    glued to other letters ("A380", "mp3", "2nd") is one.
     """
     return list(_words(text, pack_of(lang)))
 
