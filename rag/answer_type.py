@@ -42,7 +42,8 @@ _TABLE_CELL = " | "  # between the cells of a table row, as rag.ingest writes ta
 class AnswerType:
     kind: str
     counted: tuple[str, ...] = ()  # the counted thing's words, folded ('gpu',), for kind "count"
-    measure: str = ""  # for kind "figure": the pack's measure asked for ("length"), whose units the figure needs
+    measure: str = ""  # for kind "figure": the pack's measure asked for ("length"), whose units the figure
+    # needs; for kind "duration", the measure its words may ask for instead of a time ("how long")
 
 
 def expected(question: str, lang: Lang) -> AnswerType | None:
@@ -79,6 +80,8 @@ def expected(question: str, lang: Lang) -> AnswerType | None:
             continue
         if kind == "figure":  # the measure the kind's own words ask for ("quelle distance", "how tall"), not
             return AnswerType(kind, measure=_measure(match.group(0), p))  # a word after them ("flight-height")
+        if kind == "duration":  # "how long" asks for a time or a length
+            return AnswerType(kind, measure=p.duration_measures.get(match.group(0), ""))
         return AnswerType("person" if kind == "person_by_role" else kind)
     return None
 
@@ -124,6 +127,11 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     True
     >>> fits(expected("How long has the city been engaged in it?", "en"), "The city has been engaged in it since 2001.", "", "en")
     True
+    >>> t = expected("How long must passwords be?", "en")
+    >>> fits(t, "Passwords must be at least 14 characters long.", "", "en"), fits(t, "Report it within 24 hours.", "", "en")
+    (True, True)
+    >>> fits(expected("When do core hours start?", "en"), "Core hours run from 10:00 to 15:00.", "", "en")
+    True
     >>> t = expected("Combien de nouvelles unités seront construites ?", "fr")
     >>> fits(t, "Nombre estimé de nouvelles unités qui seront construites sur la période des travaux | 891", "", "fr")
     True
@@ -134,14 +142,15 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     asked = _asked(question, p)
     tokens = words(_DATE_STAMP.sub(" ", sentence), p)
     if answer_type.kind == "time":  # a time of day the question does not give ("à 16h00")
-        return float(p.clock is not None and any(m.group() not in fold(question) for m in p.clock.finditer(fold(sentence))))
+        return float(_clock_time(sentence, question, p))
     if answer_type.kind == "year":
         return float(any(y not in asked for y in _years(sentence, p)))
     if answer_type.kind == "date":
         return float(any(y not in asked for y in _years(sentence, p))
                      or bool(p.time_ago and p.time_ago.search(fold(sentence)))
                      or any(t in p.calendar and t not in asked for t in tokens)
-                     or bool(_ORDINAL.search(fold(sentence))) or _named_event(sentence, asked, p))
+                     or bool(_ORDINAL.search(fold(sentence))) or _named_event(sentence, asked, p)
+                or _clock_time(sentence, question, p))  # "When do core hours start?" "... from 10:00"
     if answer_type.kind == "name":
         return float(_has_name(sentence, asked, p))
     if answer_type.kind == "place":  # most often named ('Tours', 'southwestern France'), not always ('in the kitchen')
@@ -150,7 +159,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         if _has_name(sentence, asked, p, full=True):
             return 1.0
         named = _has_name(sentence, asked, p) or any(t in p.person_nouns and t not in asked for t in tokens)
-        return WEAK if named else 0.0
+        # or the doers of what is asked, however named ("payée par les abonnés" for "Qui paie…")
+        return WEAK if named or _agents(sentence, question, p) else 0.0
     if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018", "en 1685")
         dated = {i for i, t in enumerate(tokens) if t in p.calendar}
         units = p.measures[answer_type.measure][1] if answer_type.measure in p.measures else None
@@ -158,6 +168,8 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
                          and not _a_label(tokens, i, p) and (units is None or bool(units & set(tokens[i + 1 : i + 3])))
                          for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
+    # "how long" answered by a length ("14 characters long")
+    lengths = p.measures[answer_type.measure][1] if wanted is not None and answer_type.measure in p.measures else frozenset()
     if wanted is not None and any(t in p.since_words and _YEAR.fullmatch(n) and n not in asked
                                   for t, n in zip(tokens, tokens[1:])):
         return 1.0  # "since 2001": how long, from when it began
@@ -171,7 +183,7 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
             continue  # the question's own figure answers nothing; nor does a year ("en 1685, plusieurs
             # familles huguenotes") or a number that names ("les régiments n° 13 et n° 15")
         following = tokens[i + 1 : i + 1 + _NEAR]
-        if wanted is not None and any(t in wanted for t in following):
+        if wanted is not None and any(t in wanted for t in following) or lengths & set(tokens[i + 1 : i + 3]):
             return 1.0
         # the counted thing after the figure ("2 000 GPU"), or before it, as in a table row
         # ("unités | 891") or a label ("nombre d'unités : 891")
@@ -179,6 +191,11 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0
+
+
+def _clock_time(sentence: str, question: str, p: LanguagePack) -> bool:
+    """Whether the sentence gives a time of day ("16h00", "10:00") the question does not."""
+    return p.clock is not None and any(m.group() not in fold(question) for m in p.clock.finditer(fold(sentence)))
 
 
 def _a_year(tokens: list[str], i: int, p: LanguagePack) -> bool:
@@ -223,17 +240,27 @@ def by_agent(sentence: str, question: str, lang: Lang) -> bool:
     False
     """
     p = pack_of(lang)
+    return any(_NAME.match(agent) and fold(agent) not in _asked(question, p) for agent in _agents(sentence, question, p))
+
+
+def _agents(sentence: str, question: str, p: LanguagePack) -> list[str]:
+    """The words that follow one of the question's words and an agent word, past the stop words
+    ('payée par les abonnés' for 'Qui paie la redevance ?': 'abonnés'); none of the question's.
+
+    >>> _agents("La redevance est payée par les abonnés.", "Qui paie la redevance ?", pack_of("fr"))
+    ['abonnés']
+    """
     if not p.agent_words:
-        return False
+        return []
     asked_terms = set(analyze(question, p))
-    asked = _asked(question, p)
-    text = normalize(sentence)
-    found = list(re.finditer(r"[^\W\d_][\w'’-]*", text))
-    for word, agent, name in zip(found, found[1:], found[2:]):
-        if fold(agent.group()) in p.agent_words and _NAME.match(name.group()) \
-                and fold(name.group()) not in asked and set(analyze(word.group(), p)) & asked_terms:
-            return True
-    return False
+    found = [m.group() for m in re.finditer(r"[^\W\d_][\w'’-]*", normalize(sentence))]
+    agents = []
+    for i in range(len(found) - 1):
+        if fold(found[i + 1]) in p.agent_words and set(analyze(found[i], p)) & asked_terms:
+            rest = [w for w in found[i + 2 : i + 5] if fold(w) not in p.stopwords]
+            if rest and not set(analyze(rest[0], p)) & asked_terms:
+                agents.append(rest[0])
+    return agents
 
 
 def _named_event(sentence: str, asked: frozenset[str], p: LanguagePack) -> bool:

@@ -138,6 +138,36 @@ def test_a_measure_asked_for_needs_its_units():
     assert expected("What error rate does the flight-height measurement have?", "en").measure == ""
 
 
+def test_how_long_may_ask_for_a_length():
+    # "how long" asks for a time ("within 24 hours") or, in English, a length ("14 characters long")
+    long = expected("How long must passwords be?", "en")
+    assert long.kind == "duration" and long.measure == "length"
+    assert fits(long, "Passwords must be at least 14 characters long.", "", "en")
+    assert fits(expected("How long is the bridge?", "en"), "The bridge spans 1,280 metres.", "", "en")
+    assert fits(long, "Lost devices are reported within 24 hours.", "", "en")
+    assert not fits(long, "Passwords are never shared with 3 colleagues.", "", "en")
+    # "how many years" asks for a time only
+    assert expected("How many years did the war last?", "en").measure == ""
+    assert expected("Combien de temps dure la séance ?", "fr").measure == ""
+
+
+def test_a_time_of_day_answers_when():
+    assert fits(expected("When do core hours start?", "en"), "Core hours run from 10:00 to 15:00.", "", "en")
+    assert fits(expected("Quand le standard ouvre-t-il ?", "fr"), "Le standard ouvre à 9 h.", "", "fr")
+    assert not fits(expected("When do core hours start?", "en"), "Core hours are agreed with your manager.", "", "en")
+
+
+def test_who_is_answered_by_the_doers_of_what_is_asked():
+    # "payée par les abonnés": the doers of what is asked, named by a common noun (WEAK: not a full name)
+    qui = expected("Qui paie la redevance pour pollution ?", "fr")
+    sentence = "La redevance pour pollution est payée par les abonnés au service d'eau potable."
+    assert strength(qui, sentence, "Qui paie la redevance pour pollution ?", "fr") == WEAK
+    assert not fits(qui, "La redevance pour pollution est due chaque année.", "Qui paie la redevance pour pollution ?", "fr")
+    who = "Who approves overtime?"
+    assert fits(expected(who, "en"), "Overtime is approved by the payroll office.", who, "en")
+    assert not fits(expected(who, "en"), "Overtime is approved in advance.", who, "en")
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "ok"),
     [

@@ -108,6 +108,8 @@ class LanguagePack:
     not_negating: re.Pattern | None = None  # on folded text: a negation that says when, not what did not
     # happen ("tant que ... n'avait pas", "until")
     complement_links: frozenset[str] = frozenset()  # folded: words that tie a noun to its complement ("of", "des")
+    duration_measures: dict[str, str] = field(default_factory=dict)  # folded words asking for a
+    # duration that ask for a measure as well, and which: "how long" -> "length" ("14 characters long")
     strings: dict[str, str] = field(default_factory=dict)
     span: SpanTask | None = None
 
@@ -252,6 +254,7 @@ def pack(code: str) -> LanguagePack:
         label_words=frozenset(_fold(w) for w in numbers.get("label_words", ())),
         measures={name: (frozenset(_fold(w) for w in m["asked"]), frozenset(_fold(w) for w in m["units"]))
                   for name, m in numbers.get("measures", {}).items()},
+        duration_measures={_fold(k): v for k, v in numbers.get("duration_measures", {}).items()},
         time_ago=re.compile(numbers["time_ago"]) if numbers.get("time_ago") else None,
         clock=re.compile(numbers["clock"]) if numbers.get("clock") else None,
         century=re.compile(numbers["century"]) if numbers.get("century") else None,
