@@ -406,9 +406,11 @@ def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> lis
     starts = {t: t if len(t) <= 6 else t[:-2] for t in unknown}
     unknown = [t for t in unknown if not any(v.startswith(starts[t]) for v in vocabulary)]
     # nor a word one letter away, however short ('Lous XIV' for 'Louis'; the stand-ins only bridge
-    # words of at least 6 letters): a typo is no other name
+    # words of at least 6 letters): a typo is no other name. That word is a name's length too: a
+    # shorter stem is another word's ('pai', of 'paid', is no typo of 'Paris')
     return [t for t in unknown if not process.extractOne(
-        t, [v for v in vocabulary if abs(len(v) - len(t)) <= 1], scorer=Levenshtein.distance, score_cutoff=1)]
+        t, [v for v in vocabulary if abs(len(v) - len(t)) <= 1 and len(v) >= NAME_LETTERS],
+        scorer=Levenshtein.distance, score_cutoff=1)]
 
 
 def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:

@@ -427,6 +427,35 @@ def test_a_question_naming_what_no_document_names_is_refused(engine):
     assert decision_for("When did the colonization of Inda occur under the East India Company?", engine, 5).reason != "unknown-name"
 
 
+def test_a_name_one_letter_from_a_shorter_word_is_still_unknown(tmp_path: Path):
+    """'Paris' is one letter from 'pai', the stem of the French 'payée', but a stem shorter than a
+    name is another word's, not a typo of it: the question about Paris is refused (before: answered
+    with the London row). 'Londn' is still a typo of 'London'."""
+    engine = engine_over(tmp_path, {
+        "expenses.md": "# Expenses\n\n| Expense | Limit |\n|---|---|\n| Hotel, per night (London) | £180 |\n"
+                       "| Meals, per day | £35 |\n\nClaims are paid within 60 days.\n",
+        "redevance.md": "# Redevance\n\nLa redevance est payée par les abonnés, sur leur facture.\n",
+    })
+    result = answer("What is the hotel limit per night in Paris?", engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "unknown-name"
+    assert "£180" in answer("What is the hotel limit per night in London?", engine, use_llm=False).text
+    assert decision_for("What is the hotel limit per night in Londn?", engine, 5).reason != "unknown-name"
+
+
+def test_a_negating_prefix_turns_a_french_word_into_its_opposite(tmp_path: Path):
+    """'un dossier incomplet' asked where the sentence speaks of 'un dossier complet' (the French
+    antonyms of administrative text): refused as the opposite; the question about a complete file is answered."""
+    engine = engine_over(tmp_path, {
+        "faq.md": "# Instruction\n\nLe délai d'instruction d'un dossier complet est de quatre mois en moyenne.\n",
+        "aides.md": "# Aides\n\nLes associations peuvent déposer une demande d'aide. Le délai de paiement "
+                    "est de trente jours.\n\n# Pièces\n\nLa liste des pièces est en ligne. Nous écrivons au "
+                    "demandeur dont le dossier est incomplet.\n",
+    })
+    refused = answer("Quel est le délai d'instruction d'un dossier incomplet ?", engine, use_llm=False)
+    assert refused.refused and refused.refusal_reason == "opposite"
+    assert "quatre mois" in answer("Quel est le délai d'instruction d'un dossier complet ?", engine, use_llm=False).text
+
+
 def test_a_number_that_begins_a_name_counts_nothing():
     """'Seven Years' in the war's name is not seven years asked about: 'six years' of fighting is
     no other number; 'seven bridges' asked over 'six bridges' still is."""
