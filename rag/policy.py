@@ -393,24 +393,41 @@ NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 
 def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> list[str]:
     """The question's names (`query.strong`, in letters, at least NAME_LETTERS) that no document
     writes, in any form: not the term, no stand-in of it, no word starting like it ('Canadian' for
-    'Canada'), no word one letter away. Documents that never name what the question is about do
+    'Canada'), no word one letter away; and its numbers that no document holds (`_unknown_numbers`). Documents that never name what the question is about do
     not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield' over a FAQ
     on the EU-US one). The word for the kind of thing asked is no such name."""
     vocabulary = lexical.vocabulary
     frame = _frame_terms(query)
+    numbers = _unknown_numbers(query, terms, vocabulary)
     unknown = [t for t in sorted(query.strong)
                if t.isalpha() and len(t) >= NAME_LETTERS and t in terms.weights and t not in frame
                and t not in vocabulary and not any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
     if not unknown:
-        return []
+        return numbers
     starts = {t: t if len(t) <= 6 else t[:-2] for t in unknown}
     unknown = [t for t in unknown if not any(v.startswith(starts[t]) for v in vocabulary)]
     # nor a word one letter away, however short ('Lous XIV' for 'Louis'; the stand-ins only bridge
     # words of at least 6 letters): a typo is no other name. That word is a name's length too: a
     # shorter stem is another word's ('pai', of 'paid', is no typo of 'Paris')
-    return [t for t in unknown if not process.extractOne(
+    return numbers + [t for t in unknown if not process.extractOne(
         t, [v for v in vocabulary if abs(len(v) - len(t)) <= 1 and len(v) >= NAME_LETTERS],
         scorer=Levenshtein.distance, score_cutoff=1)]
+
+
+def _unknown_numbers(query: Query, terms: QueryTerms, vocabulary) -> list[str]:
+    """The question's numbers of 2 to 6 digits that no document holds, in figures or as a number
+    word ('65' over documents that only say 'hors de la commune'). A round thousand or more may be
+    written with a word for its magnitude ('2 millions', 'three thousand'): never unknown."""
+    written = {fold(w): v for code in languages.codes() for w, v in languages.pack(code).number_values.items()}
+    unknown = []
+    for t in sorted(query.strong):
+        if not (t.isdigit() and 2 <= len(t) <= 6) or t not in terms.weights or t in vocabulary:
+            continue
+        value = int(t)
+        if value % 1000 == 0 or any(v == value and w in vocabulary for w, v in written.items()):
+            continue
+        unknown.append(t)
+    return unknown
 
 
 def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[str] = frozenset()) -> float:

@@ -442,6 +442,22 @@ def test_a_name_one_letter_from_a_shorter_word_is_still_unknown(tmp_path: Path):
     assert decision_for("What is the hotel limit per night in Londn?", engine, 5).reason != "unknown-name"
 
 
+def test_a_number_no_document_holds_is_refused_like_a_name(tmp_path: Path):
+    """'plus de 65 ans' over rules that never say 65: refused (before: answered with the fee for
+    those living elsewhere). A number the documents write as a word ('vingt ans') is known, and
+    a round thousand may be written with its magnitude's word."""
+    engine = engine_over(tmp_path, {
+        "inscription.md": "# Inscription\n\nL'inscription est gratuite pour les habitants de la commune. Les "
+                          "personnes domiciliées hors de la commune acquittent une cotisation annuelle de 15 euros.\n",
+        "pret.md": "# Prêt\n\nLes jeunes de moins de vingt ans empruntent sans frais, jusqu'à 10 documents.\n",
+    })
+    result = answer("Combien coûte l'inscription pour un habitant de plus de 65 ans ?", engine, use_llm=False)
+    assert result.refused and result.refusal_reason == "unknown-name"
+    assert "15 euros" in answer("Combien coûte l'inscription hors de la commune ?", engine, use_llm=False).text
+    assert decision_for("Combien de documents empruntent les jeunes de moins de 20 ans ?", engine, 5).reason != "unknown-name"
+    assert decision_for("Combien coûte l'inscription pour 3000 habitants ?", engine, 5).reason != "unknown-name"
+
+
 def test_a_negating_prefix_turns_a_french_word_into_its_opposite(tmp_path: Path):
     """'un dossier incomplet' asked where the sentence speaks of 'un dossier complet' (the French
     antonyms of administrative text): refused as the opposite; the question about a complete file is answered."""
