@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -164,8 +165,10 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
     if answer_type.kind == "figure":  # (a day or a year of a date counts nothing: "le 25 mai 2018", "en 1685")
         dated = {i for i, t in enumerate(tokens) if t in p.calendar}
         units = p.measures[answer_type.measure][1] if answer_type.measure in p.measures else None
+        if units is None and set(words(question, p)) & p.money_words and not currency_beside_figure(normalize(sentence)):
+            units = frozenset(p.currencies) | frozenset(p.currencies.values())  # a sum asked: "£14,000", "15 euros"
         return float(any(_is_figure(t, p) and t not in asked and not {i - 1, i + 1} & dated and not _a_year(tokens, i, p)
-                         and not _a_label(tokens, i, p) and (units is None or bool(units & set(tokens[i + 1 : i + 3])))
+                         and not _a_label(tokens, i, p) and (units is None or bool(units & set(tokens[i + 1 : i + 4])))
                          for i, t in enumerate(tokens)))
     wanted = p.time_units if answer_type.kind == "duration" else None
     # "how long" answered by a length ("14 characters long")
@@ -191,6 +194,21 @@ def strength(answer_type: AnswerType | None, sentence: str, question: str, lang:
         if wanted is None and any(_same_word(t, c, p) for t in around for c in answer_type.counted):
             return 1.0
     return 0.0
+
+
+def currency_beside_figure(text: str) -> bool:
+    """Whether a currency sign (any of Unicode's: $, €, £, ¥, ₹...) stands next to a digit,
+    a space apart at most ('$30', '11 020 000 $', '5 €').
+
+    >>> currency_beside_figure("¥300"), currency_beside_figure("30 $"), currency_beside_figure("$ and 3")
+    (True, True, False)
+    """
+    for i, c in enumerate(text):
+        if unicodedata.category(c) == "Sc":
+            before, after = text[max(0, i - 2):i].rstrip(), text[i + 1:i + 3].lstrip()
+            if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
+                return True
+    return False
 
 
 def _clock_time(sentence: str, question: str, p: LanguagePack) -> bool:

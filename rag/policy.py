@@ -57,6 +57,7 @@ from rapidfuzz.distance import Levenshtein
 
 from rag import languages
 from rag.disagreement import parse_figures
+from rag.answer_type import currency_beside_figure
 from rag.evidence import Evidence, best_answering, relevance, term_idf
 from rag.lexical import LexicalIndex
 from rag.query import Query
@@ -323,21 +324,6 @@ def asks_amount(query: Query) -> bool:
         bool(set(words(query.text, query.pack)) & query.pack.money_words)
 
 
-def _currency_beside_figure(text: str) -> bool:
-    """Whether a currency sign (any of Unicode's: $, €, £, ¥, ₹...) stands next to a digit,
-    a space apart at most ('$30', '11 020 000 $', '5 €').
-
-    >>> _currency_beside_figure("¥300"), _currency_beside_figure("30 $"), _currency_beside_figure("$ and 3")
-    (True, True, False)
-    """
-    for i, c in enumerate(text):
-        if unicodedata.category(c) == "Sc":
-            before, after = text[max(0, i - 2):i].rstrip(), text[i + 1:i + 3].lstrip()
-            if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
-                return True
-    return False
-
-
 def states_amount(text: str, lang: str) -> bool:
     """Whether the text states a sum of money: a figure with a currency ('5 308 $', '$30',
     '5,5 millions de dollars').
@@ -345,7 +331,7 @@ def states_amount(text: str, lang: str) -> bool:
     >>> states_amount("Le coût est de 11 020 000 $", "fr"), states_amount("avant le 30 septembre 2021", "fr")
     (True, False)
     """
-    if _currency_beside_figure(normalize(text)):
+    if currency_beside_figure(normalize(text)):
         return True
     currencies = set(languages.pack(lang).currencies.values())
     return any(unit in currencies for _, _, unit, _ in parse_figures(text, lang))
@@ -380,9 +366,10 @@ def _frame_terms(query: Query) -> frozenset[str]:
 
 def _category_terms(query: Query) -> frozenset[str]:
     """Terms of the question that name what kind of thing is asked for ("Quelle revue…", "Which
-    company…"): the documents name the thing itself, often without the word for its kind."""
+    company…", "What kind of lens…"): the documents name the thing itself, often without the word
+    for its kind."""
     pack = languages.pack(query.language)
-    nouns = pack.person_nouns | pack.named_things
+    nouns = pack.person_nouns | pack.named_things | pack.sort_words
     found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
     return frozenset(t for w in found for t in analyze(w, query.terms_language))
 

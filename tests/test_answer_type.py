@@ -151,6 +151,18 @@ def test_how_long_may_ask_for_a_length():
     assert expected("Combien de temps dure la séance ?", "fr").measure == ""
 
 
+def test_a_sum_asked_for_needs_a_currency():
+    # "how much did it cost" is answered by "£14,000", not by the "19 lives" a shipwreck cost
+    cost = expected("How much did the construction cost?", "en")
+    question = "How much did the construction cost?"
+    assert fits(cost, "The Board paid £14,000 for the work.", question, "en")
+    assert not fits(cost, "Construction began after a shipwreck that cost 19 lives.", question, "en")
+    assert fits(expected("Combien coûte l'inscription ?", "fr"), "La cotisation annuelle est de 15 euros.",
+                "Combien coûte l'inscription ?", "fr")
+    # a figure asked without a money word needs none
+    assert fits(expected("How many lives did the shipwreck cost?", "en"), "It cost 19 lives.", "", "en")
+
+
 def test_a_time_of_day_answers_when():
     assert fits(expected("When do core hours start?", "en"), "Core hours run from 10:00 to 15:00.", "", "en")
     assert fits(expected("Quand le standard ouvre-t-il ?", "fr"), "Le standard ouvre à 9 h.", "", "fr")

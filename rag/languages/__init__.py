@@ -98,6 +98,7 @@ class LanguagePack:
     kinds: dict[str, re.Pattern]  # compiled question-kind patterns, in KIND_ORDER
     person_nouns: frozenset[str]
     name_particles: frozenset[str]  # lower-case words inside a person's name ("Osama bin Laden", "Jessé de Forest")
+    sort_words: frozenset[str]  # words for a kind of thing ("what kind of lens", "quel type de"): they say what is asked
     named_things: frozenset[str]
     followup_openers: tuple[str, ...]
     followup_pronouns: frozenset[str]
@@ -262,6 +263,7 @@ def pack(code: str) -> LanguagePack:
         range_start=tuple(numbers["range_words"]["start"]), range_join=tuple(numbers["range_words"]["join"]),
         of_words=tuple(numbers["of_words"]), kinds=compiled, person_nouns=frozenset(kinds["person_nouns"]),
         name_particles=frozenset(kinds.get("name_particles", ())),
+        sort_words=frozenset(_fold(w) for w in kinds.get("sort_words", ())),
         named_things=frozenset(kinds["named_things"]),
         followup_openers=tuple(followup["openers"]), followup_pronouns=frozenset(followup["pronouns"]),
         sentence_pronouns=tuple(followup["sentence_pronouns"]),
