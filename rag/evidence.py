@@ -17,7 +17,7 @@ from rag.chunking import Chunk
 from rag.documents import Document
 from rag.embedders import Embedder
 from rag.lexical import SPELLING_MIN_LETTERS, LexicalIndex
-from rag.query import Query
+from rag.query import Query, category_terms
 from rag.retrieval import Hit, QueryTerms
 from rag.text import Lang, analyze, fold, join_numbers, normalize, pack_of, sentence_spans, words
 
@@ -152,7 +152,11 @@ def select_evidence(
     if not candidates:
         return []
     terms = QueryTerms(query.weights) if terms is None else terms
-    weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items()}
+    # the word for the kind of thing asked ("Which organisation…") where no document uses it:
+    # the documents name the thing ("the Northern Lighthouse Board"), never the word
+    frame = {t for t in category_terms(query) if t not in lexical.vocabulary
+             and not any(s in lexical.vocabulary for s in terms.stand_ins.get(t, {}))}
+    weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items() if t not in frame}
     total = sum(weights.values()) or 1.0
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]
     passage_terms = {hit.chunk.id: set(analyze(hit.chunk.text, hit.chunk.language)) for hit in hits}

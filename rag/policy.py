@@ -60,7 +60,7 @@ from rag.disagreement import parse_figures
 from rag.answer_type import currency_beside_figure
 from rag.evidence import Evidence, best_answering, relevance, term_idf
 from rag.lexical import LexicalIndex
-from rag.query import Query
+from rag.query import Query, frame_terms
 from rag.retrieval import QueryTerms
 from rag.text import analyze, fold, normalize, words
 
@@ -95,7 +95,7 @@ def decide(query: Query, evidence: list[Evidence], terms: QueryTerms, lexical: L
     if query.language == query.terms_language and unknown_names(query, terms, lexical):
         return Decision(0.0, "unknown-name")
     if query.language == query.terms_language and corpus_languages == 1 and \
-            unknown_share(terms, lexical, _frame_terms(query)) > MAX_UNKNOWN_SHARE:
+            unknown_share(terms, lexical, frame_terms(query)) > MAX_UNKNOWN_SHARE:
         return Decision(0.0, "unknown-terms")
     best = best_answering(evidence)
     if best is None:
@@ -347,31 +347,10 @@ def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: Lexic
                  if t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
     if not elsewhere:
         return 0.0
-    ignore = _frame_terms(query)
+    ignore = frame_terms(query)
     weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items() if t not in ignore}
     total = sum(weights.values())
     return sum(weights.get(t, 0.0) for t in elsewhere) / total if total > 0 else 0.0
-
-
-def _frame_terms(query: Query) -> frozenset[str]:
-    """Terms that only say what kind of answer is asked for: the question-kind phrase ("combien de
-    temps", "what year") and the word for the kind of thing asked ("Quelle revue...")."""
-    plain = " ".join(re.findall(r"[a-z0-9][a-z0-9'-]*", fold(query.text)))
-    for pattern in query.pack.kinds.values():
-        match = pattern.search(plain)
-        if match:
-            return _category_terms(query) | frozenset(analyze(match.group(0), query.terms_language))
-    return _category_terms(query)
-
-
-def _category_terms(query: Query) -> frozenset[str]:
-    """Terms of the question that name what kind of thing is asked for ("Quelle revue…", "Which
-    company…", "What kind of lens…"): the documents name the thing itself, often without the word
-    for its kind."""
-    pack = languages.pack(query.language)
-    nouns = pack.person_nouns | pack.named_things | pack.sort_words
-    found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
-    return frozenset(t for w in found for t in analyze(w, query.terms_language))
 
 
 NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 'Lord'): no rule of its own
@@ -384,7 +363,7 @@ def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> lis
     not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield' over a FAQ
     on the EU-US one). The word for the kind of thing asked is no such name."""
     vocabulary = lexical.vocabulary
-    frame = _frame_terms(query)
+    frame = frame_terms(query)
     numbers = _unknown_numbers(query, terms, vocabulary)
     unknown = [t for t in sorted(query.strong)
                if t.isalpha() and len(t) >= NAME_LETTERS and t in terms.weights and t not in frame

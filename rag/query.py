@@ -11,7 +11,7 @@ from rag import answer_type, languages
 from rag.answer_type import AnswerType
 from rag.bridge import question_words
 from rag.languages import LanguagePack
-from rag.text import fold, normalize, query_weights, strong_terms
+from rag.text import analyze, fold, normalize, query_weights, strong_terms, words
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,22 @@ def with_corpus_names(query: Query, texts: list[str], boost: float = 2.0) -> Que
     return replace(query, weights=weights, strong=query.strong | names)
 
 
+def frame_terms(query: Query) -> frozenset[str]:
+    """Terms that only say what kind of answer is asked for: the question-kind phrase ("combien de
+    temps", "what year") and the word for the kind of thing asked ("Quelle revue...")."""
+    plain = " ".join(re.findall(r"[a-z0-9][a-z0-9'-]*", fold(query.text)))
+    for pattern in query.pack.kinds.values():
+        match = pattern.search(plain)
+        if match:
+            return category_terms(query) | frozenset(analyze(match.group(0), query.terms_language))
+    return category_terms(query)
+
+
+def category_terms(query: Query) -> frozenset[str]:
+    """Terms of the question that name what kind of thing is asked for ("Quelle revue…", "Which
+    company…", "What kind of lens…"): the documents name the thing itself, often without the word
+    for its kind."""
+    pack = languages.pack(query.language)
+    nouns = pack.person_nouns | pack.named_things | pack.sort_words
+    found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
+    return frozenset(t for w in found for t in analyze(w, query.terms_language))

@@ -483,6 +483,36 @@ def test_the_word_for_a_kind_of_thing_is_no_unknown_word(tmp_path: Path):
     assert answer("what kind of lens did the lighthouse in Oban have", engine, use_llm=False).refused
 
 
+LIGHTHOUSE = """# Skerry Point Lighthouse
+
+Skerry Point Lighthouse is a disused lighthouse on the northern tip of the island of Hallow, off the west coast of Scotland. It was designed by the engineer Alan Stevenson and first lit on 12 October 1844. The tower is 26 metres tall and built of granite quarried on the neighbouring island of Tiree.
+
+## History
+
+Construction began in 1841 after a series of shipwrecks in the Sound of Hallow, the worst of which, the loss of the brig Margaret in 1837, cost 19 lives. The Northern Lighthouse Board paid £14,000 for the work. Three keepers and their families lived in cottages at the foot of the tower.
+
+The light was converted to paraffin in 1903 and electrified in 1962. It was automated in 1985, when the last keepers left the island. Because a new beacon on the Dubh Sgeir rocks made it redundant, the lighthouse was decommissioned in 2009.
+
+## Today
+
+Since 2014 the keepers' cottages have been owned by the Hallow Heritage Trust, which runs them as a museum. The museum is open from April to October and welcomes about 6,000 visitors a year. The tower itself is closed to the public because its spiral staircase of 132 steps is considered unsafe.
+
+The lighthouse is a Category A listed building. Its original first-order Fresnel lens is displayed at the National Museum of Scotland in Edinburgh.
+"""
+
+
+def test_the_word_for_what_is_asked_weighs_nothing_where_no_document_uses_it(tmp_path: Path):
+    """'Which organisation paid…': the documents name the organisation ('the Northern Lighthouse
+    Board'), never the word 'organisation'; that word, the rarest of the question, no longer takes
+    most of the coverage every sentence can have (before: 0.33 for the answering sentence, which
+    the real embedder's similarity left under the bar: refused, 'weak-match')."""
+    engine = engine_over(tmp_path, {"lighthouse.md": LIGHTHOUSE})
+    _, pool, _, _ = gather("Which organisation paid for the lighthouse?", engine, 5)
+    assert "Northern Lighthouse Board" in pool[0].text and pool[0].coverage > 0.9  # before: 0.33
+    result = answer("Which organisation paid for the lighthouse?", engine, use_llm=False)
+    assert not result.refused and "Northern Lighthouse Board" in result.citations[0].quote
+
+
 def test_a_negating_prefix_turns_a_french_word_into_its_opposite(tmp_path: Path):
     """'un dossier incomplet' asked where the sentence speaks of 'un dossier complet' (the French
     antonyms of administrative text): refused as the opposite; the question about a complete file is answered."""
