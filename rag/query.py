@@ -113,9 +113,13 @@ def frame_terms(query: Query) -> frozenset[str]:
 
 def category_terms(query: Query) -> frozenset[str]:
     """Terms of the question that name what kind of thing is asked for ("Quelle revue…", "Which
-    company…", "What kind of lens…"): the documents name the thing itself, often without the word
-    for its kind."""
+    company…", "What kind of lens…", "Quelle est la longueur…"): the documents name the thing
+    itself ("long de 312 mètres"), often without the word for its kind."""
     pack = languages.pack(query.language)
-    nouns = pack.person_nouns | pack.named_things | pack.sort_words
+    # the measure asked for, when the question asks for one ("Quelle est la longueur…"; not the
+    # "area" of "What area in modern-day Canada…")
+    measure = query.kind.measure if query.kind is not None else ""
+    asked_measures = {w for w in pack.measures[measure][0] if " " not in w} if measure in pack.measures else set()
+    nouns = pack.person_nouns | pack.named_things | pack.sort_words | asked_measures
     found = {w for w in words(query.text, pack) if w in nouns or w.rstrip("s") in nouns}
     return frozenset(t for w in found for t in analyze(w, query.terms_language))

@@ -513,6 +513,40 @@ def test_the_word_for_what_is_asked_weighs_nothing_where_no_document_uses_it(tmp
     assert not result.refused and "Northern Lighthouse Board" in result.citations[0].quote
 
 
+PONT = """# Pont de Valmorin
+
+Le pont de Valmorin est un pont suspendu qui franchit la Durance entre les communes de Valmorin et de Saint-Géry, dans les Alpes-de-Haute-Provence. Long de 312 mètres, il fut le plus long pont suspendu de France lors de son inauguration, le 3 juin 1887.
+
+## Histoire
+
+Avant sa construction, la traversée se faisait par un bac, qui chavira en 1869 : l'accident fit 14 victimes. Le conseil général décida alors de construire un ouvrage fixe et en confia la conception à l'ingénieur Jules Arnaudet, élève de l'École polytechnique. Les travaux durèrent quatre ans et coûtèrent 1,2 million de francs.
+
+Pendant la Seconde Guerre mondiale, le tablier fut dynamité par les troupes allemandes en retraite, en août 1944. Il fut reconstruit à l'identique entre 1946 et 1949, grâce aux plans originaux conservés aux archives départementales.
+
+## Aujourd'hui
+
+Depuis l'ouverture du viaduc de l'autoroute A51 en 1999, le pont n'est plus ouvert qu'aux piétons et aux cyclistes. Il est inscrit aux monuments historiques depuis 2005. Une fête y est organisée chaque année le premier dimanche de juin, en souvenir de l'inauguration.
+"""
+
+
+def test_a_sum_in_a_currency_of_history_is_a_sum(tmp_path: Path):
+    """'1,2 million de francs' states a sum (before: refused, 'no-amount'); a cost the article
+    does not give is still refused."""
+    engine = engine_over(tmp_path, {"pont.md": PONT})
+    result = answer("Combien a coûté la construction du pont ?", engine, use_llm=False)
+    assert not result.refused and "francs" in result.citations[0].quote
+    assert answer("Combien a coûté la reconstruction du pont ?", engine, use_llm=False).refused
+
+
+def test_the_measure_asked_for_weighs_nothing_where_no_document_uses_its_word(tmp_path: Path):
+    """'Quelle est la longueur du pont ?' over 'Long de 312 mètres…': the article never says
+    'longueur' (before: the answering sentence's coverage 0.2, refused, 'weak-match')."""
+    engine = engine_over(tmp_path, {"pont.md": PONT})
+    _, pool, _, _ = gather("Quelle est la longueur du pont ?", engine, 5)
+    assert "312 mètres" in pool[0].text and pool[0].coverage > 0.9
+    assert "312 mètres" in answer("Quelle est la longueur du pont ?", engine, use_llm=False).text
+
+
 def test_a_negating_prefix_turns_a_french_word_into_its_opposite(tmp_path: Path):
     """'un dossier incomplet' asked where the sentence speaks of 'un dossier complet' (the French
     antonyms of administrative text): refused as the opposite; the question about a complete file is answered."""
