@@ -349,6 +349,8 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool 
     False
     >>> _has_name("Some Protestants live there.", frozenset({"protestant", "live"}), pack("en"))
     False
+    >>> _has_name("Il fut élève de l'École polytechnique.", frozenset({"ecole", "etudie"}), pack("fr"))
+    True
     """
     text = normalize(sentence)
     first = re.search(r"\w+", text)
@@ -359,10 +361,16 @@ def _has_name(sentence: str, asked: frozenset[str], p: LanguagePack, full: bool 
     def new(name: str) -> bool:  # another form of a question's word names nothing new ("Protestants")
         return fold(name) not in asked and not (set(analyze(name, p)) or {""}) <= terms
 
+    def named_thing(name: re.Match) -> bool:  # a kind of thing with a capital, its name after it in lower
+        # case: "l'École polytechnique", "la Banque mondiale"
+        after = re.match(r"\s+([a-zà-ÿ][\w-]*)", text[name.end():])
+        return fold(name.group()) in p.named_things and after is not None \
+            and fold(after.group(1)) not in p.stopwords and new(after.group(1))
+
     if full:
         return any(_in_one_name(text[a.end() : b.start()], p) and (new(a.group()) or new(b.group()))
                    for a, b in zip(names, names[1:]))
-    return any(new(m.group()) for m in names if first is None or m.start() >= first.end())
+    return any(new(m.group()) or named_thing(m) for m in names if first is None or m.start() >= first.end())
 
 
 def _in_one_name(gap: str, p: LanguagePack) -> bool:

@@ -163,6 +163,16 @@ def test_a_sum_asked_for_needs_a_currency():
     assert fits(expected("How many lives did the shipwreck cost?", "en"), "It cost 19 lives.", "", "en")
 
 
+def test_a_french_name_may_go_on_in_lower_case():
+    # "l'École polytechnique", "la Banque mondiale": the kind of thing takes the capital, not its name
+    question = "Dans quelle école Jules Arnaudet a-t-il étudié ?"
+    sentence = "La conception fut confiée à l'ingénieur Jules Arnaudet, élève de l'École polytechnique."
+    assert fits(expected(question, "fr"), sentence, question, "fr")
+    assert not fits(expected(question, "fr"), "Jules Arnaudet étudia dans une école de la région.", question, "fr")
+    question = "Quelle banque a prêté les fonds ?"
+    assert fits(expected(question, "fr"), "Les fonds furent prêtés par la Banque mondiale.", question, "fr")
+
+
 def test_a_time_of_day_answers_when():
     assert fits(expected("When do core hours start?", "en"), "Core hours run from 10:00 to 15:00.", "", "en")
     assert fits(expected("Quand le standard ouvre-t-il ?", "fr"), "Le standard ouvre à 9 h.", "", "fr")
