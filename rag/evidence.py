@@ -154,8 +154,7 @@ def select_evidence(
     terms = QueryTerms(query.weights) if terms is None else terms
     # the word for the kind of thing asked ("Which organisation…") where no document uses it:
     # the documents name the thing ("the Northern Lighthouse Board"), never the word
-    frame = {t for t in category_terms(query) if t not in lexical.vocabulary
-             and not any(s in lexical.vocabulary for s in terms.stand_ins.get(t, {}))}
+    frame = {t for t in category_terms(query) if not terms.known(t, lexical.vocabulary)}
     weights = {t: w * term_idf(t, terms, lexical) for t, w in terms.weights.items() if t not in frame}
     total = sum(weights.values()) or 1.0
     sentence_texts = [c[0].text[c[1] - c[0].start : c[2] - c[0].start] for c in candidates]

@@ -48,7 +48,6 @@ A rule that fires sets the score to 0, so the one threshold (`Settings.refusal_t
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -344,7 +343,7 @@ def detail_share(query: Query, best: Evidence, terms: QueryTerms, lexical: Lexic
     is asked for left out."""
     vocabulary = lexical.vocabulary
     elsewhere = [t for t in best.unfound
-                 if t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
+                 if terms.known(t, vocabulary)]
     if not elsewhere:
         return 0.0
     ignore = frame_terms(query)
@@ -359,15 +358,15 @@ NAME_LETTERS = 4  # a shorter name may be an initial or a short form ('Lor' for 
 def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> list[str]:
     """The question's names (`query.strong`, in letters, at least NAME_LETTERS) that no document
     writes, in any form: not the term, no stand-in of it, no word starting like it ('Canadian' for
-    'Canada'), no word one letter away; and its numbers that no document holds (`_unknown_numbers`). Documents that never name what the question is about do
-    not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield' over a FAQ
+    'Canada'), no word one letter away; and its numbers that no document holds (`_unknown_numbers`).
+    Documents that never name what the question is about do not answer it, however well the rest of it matches ('the EU-Canada Privacy Shield' over a FAQ
     on the EU-US one). The word for the kind of thing asked is no such name."""
     vocabulary = lexical.vocabulary
     frame = frame_terms(query)
     numbers = _unknown_numbers(query, terms, vocabulary)
     unknown = [t for t in sorted(query.strong)
                if t.isalpha() and len(t) >= NAME_LETTERS and t in terms.weights and t not in frame
-               and t not in vocabulary and not any(s in vocabulary for s in terms.stand_ins.get(t, {}))]
+               and not terms.known(t, vocabulary)]
     if not unknown:
         return numbers
     starts = {t: t if len(t) <= 6 else t[:-2] for t in unknown}
@@ -380,11 +379,17 @@ def unknown_names(query: Query, terms: QueryTerms, lexical: LexicalIndex) -> lis
         scorer=Levenshtein.distance, score_cutoff=1)]
 
 
+@lru_cache(maxsize=1)
+def _number_words() -> dict[str, int]:
+    """Every pack's number words and their values ('ten' -> 10, 'soixante' -> 60), folded."""
+    return {fold(w): v for code in languages.codes() for w, v in languages.pack(code).number_values.items()}
+
+
 def _unknown_numbers(query: Query, terms: QueryTerms, vocabulary) -> list[str]:
     """The question's numbers of 2 to 6 digits that no document holds, in figures or as a number
     word ('65' over documents that only say 'hors de la commune'). A round thousand or more may be
     written with a word for its magnitude ('2 millions', 'three thousand'): never unknown."""
-    written = {fold(w): v for code in languages.codes() for w, v in languages.pack(code).number_values.items()}
+    written = _number_words()
     unknown = []
     for t in sorted(query.strong):
         if not (t.isdigit() and 2 <= len(t) <= 6) or t not in terms.weights or t in vocabulary:
@@ -404,13 +409,9 @@ def unknown_share(terms: QueryTerms, lexical: LexicalIndex, ignore: frozenset[st
 
     A term the corpus never uses gets the highest idf, so one such word in a short question
     weighs a lot, as it should: it is the detail asked about."""
-    vocabulary = lexical.vocabulary
-
-    def known(t: str) -> bool:
-        return t in vocabulary or any(s in vocabulary for s in terms.stand_ins.get(t, {}))
-
-    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items() if known(t) or t not in ignore}
+    known = {t for t in terms.weights if terms.known(t, lexical.vocabulary)}
+    weights = {t: w * lexical.idf(t) for t, w in terms.weights.items() if t in known or t not in ignore}
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    return sum(w for t, w in weights.items() if not known(t)) / total
+    return sum(w for t, w in weights.items() if t not in known) / total

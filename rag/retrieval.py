@@ -55,6 +55,14 @@ class QueryTerms:
                 weights[match] = max(weights.get(match, 0.0), self.weights[term] * similarity)
         return weights
 
+    def known(self, term: str, vocabulary) -> bool:
+        """Whether the documents use the term or one of its stand-ins (`vocabulary`: the index's terms).
+
+        >>> QueryTerms({"cost": 1.0}, {"cost": {"cout": 0.8}}).known("cost", {"cout"})
+        True
+        """
+        return term in vocabulary or any(s in vocabulary for s in self.stand_ins.get(term, {}))
+
     def credit(self, term: str, found: set[str]) -> float:
         """How much of question term `term` the analysed terms `found` hold: 1 for the term
         itself, a stand-in's similarity for a stand-in, else 0; for a word the documents write
